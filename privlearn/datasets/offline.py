@@ -1,0 +1,137 @@
+"""Data sets available offline: scikit-learn's digits and Debian's Fashion-MNIST."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from ._base import make_bunch, resize_uint8
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts its files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+#: Coarse grouping of Fashion-MNIST's ten classes used as a task whose
+#: fine class is the sensitive attribute.
+FASHION_COARSE = {"tops": [0, 2, 4, 6], "bottoms & dresses": [1, 3],
+                  "footwear": [5, 7, 9], "bags": [8]}
+
+
+def load_digits_images(*, task="parity", image_size=None):
+    """scikit-learn's bundled 8×8 digits (1,797 images) as a privlearn Bunch.
+
+    ``task="parity"`` (default): the target is the digit's parity (0 even, 1 odd)
+    and the sensitive attribute is the digit itself — a model for the task need
+    not keep the digit, but a contrastive representation does.
+    ``task="digit"``: the target is the digit and the attribute is its parity.
+    Pixel values 0–16 are scaled to ``uint8`` 0–255.
+    """
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    images = np.rint(raw.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    images = resize_uint8(images, image_size)
+    digit = raw.target.astype(np.int64)
+    parity = digit % 2
+    digit_names = [str(d) for d in range(10)]
+    parity_names = ["even", "odd"]
+    description = (
+        "scikit-learn's handwritten digits (1,797 grey 8×8 images). "
+        + ("Task: parity of the digit; sensitive attribute: the digit."
+           if task == "parity" else
+           "Task: the digit; sensitive attribute: its parity.")
+    )
+    if task == "parity":
+        return make_bunch(images, parity, digit, target_names=parity_names,
+                          sensitive_names=digit_names, description=description,
+                          name="digits")
+    if task == "digit":
+        return make_bunch(images, digit, parity, target_names=digit_names,
+                          sensitive_names=parity_names, description=description,
+                          name="digits")
+    raise ValueError(f"task must be 'parity' or 'digit' for digits, got {task!r}")
+
+
+def _read_idx(path):
+    """Read a (possibly gzipped) IDX file into a NumPy array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    dtype_code, ndim = data[2], data[3]
+    if dtype_code != 0x08:
+        raise ValueError(f"{path}: only unsigned-byte IDX files are supported")
+    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _find_idx(root, stem):
+    for candidate in (root / f"{stem}.gz", root / stem,
+                      root / "FashionMNIST" / "raw" / f"{stem}.gz",
+                      root / "FashionMNIST" / "raw" / stem):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_fashion_mnist(root=None, *, split="all", task="fine", image_size=None,
+                       download=False):
+    """Fashion-MNIST (70,000 grey 28×28 images) from IDX files.
+
+    Files are looked for in ``root`` (plain or gzipped IDX, or torchvision's
+    ``FashionMNIST/raw`` layout), by default in Debian's
+    ``/usr/share/datasets/fashion-mnist``.  With ``download=True`` and files
+    missing, torchvision's downloader fetches them into ``root``.
+
+    ``task="fine"``: ten clothing classes, no sensitive attribute.
+    ``task="coarse"``: four groups (tops, bottoms & dresses, footwear, bags) as the
+    task and the fine class as the sensitive attribute.
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if task not in ("fine", "coarse"):
+        raise ValueError(f"task must be 'fine' or 'coarse' for fashion-mnist, got {task!r}")
+    root = DEBIAN_FASHION_MNIST if root is None else Path(root)
+    prefixes = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}[split]
+    stems = [(f"{p}-images-idx3-ubyte", f"{p}-labels-idx1-ubyte") for p in prefixes]
+    missing = [s for pair in stems for s in pair if _find_idx(root, s) is None]
+    if missing and download:
+        from torchvision.datasets import FashionMNIST
+
+        for train in (True, False):
+            FashionMNIST(str(root), train=train, download=True)
+        missing = [s for pair in stems for s in pair if _find_idx(root, s) is None]
+    if missing:
+        raise FileNotFoundError(
+            f"Fashion-MNIST files {missing} not found under '{root}'. On Debian/Ubuntu "
+            "run `apt-get install dataset-fashion-mnist` (files land in "
+            f"{DEBIAN_FASHION_MNIST}), or pass root=<folder with the IDX files> "
+            "and download=True to fetch them with torchvision."
+        )
+    images, labels = [], []
+    for image_stem, label_stem in stems:
+        imgs = _read_idx(_find_idx(root, image_stem))
+        labs = _read_idx(_find_idx(root, label_stem))
+        if len(imgs) != len(labs):
+            raise ValueError(f"{image_stem} and {label_stem} hold different numbers of samples")
+        images.append(imgs)
+        labels.append(labs)
+    images = resize_uint8(np.concatenate(images)[:, None], image_size)
+    fine = np.concatenate(labels).astype(np.int64)
+    if task == "fine":
+        return make_bunch(images, fine, None, target_names=FASHION_CLASSES,
+                          description="Fashion-MNIST: 10 clothing classes, 28×28 grey.",
+                          name="fashion-mnist")
+    coarse_of = np.empty(10, dtype=np.int64)
+    for group, members in enumerate(FASHION_COARSE.values()):
+        coarse_of[members] = group
+    return make_bunch(
+        images, coarse_of[fine], fine, target_names=list(FASHION_COARSE),
+        sensitive_names=FASHION_CLASSES,
+        description=("Fashion-MNIST, coarse task (tops, bottoms & dresses, footwear, "
+                     "bags); sensitive attribute: the fine clothing class."),
+        name="fashion-mnist")

@@ -1,0 +1,125 @@
+"""Offline data sets, the paper split and membership records."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import KFold, cross_val_score, train_test_split
+
+import privlearn as pl
+from privlearn.datasets.offline import _read_idx
+from conftest import FASHION_AVAILABLE
+
+
+def test_digits_layout(digits):
+    assert digits.images.shape == (1797, 1, 8, 8)
+    assert digits.images.dtype == np.uint8
+    assert digits.images.max() == 255 and digits.images.min() == 0
+    np.testing.assert_array_equal(digits.target, digits.sensitive % 2)
+    assert digits.target_names == ["even", "odd"]
+    assert len(digits.sensitive_names) == 10
+
+
+def test_digits_digit_task_and_resize():
+    data = pl.datasets.load("digits", task="digit", image_size=16)
+    assert data.images.shape == (1797, 1, 16, 16)
+    assert set(np.unique(data.target)) == set(range(10))
+    np.testing.assert_array_equal(data.sensitive, data.target % 2)
+
+
+def test_paper_split_is_disjoint_equal_and_stratified(digits):
+    parts = pl.datasets.paper_split(digits, random_state=0)
+    sizes = {len(parts[p].target) for p in pl.datasets.PARTS}
+    assert sizes == {448}
+    counts = [np.bincount(parts[p].sensitive, minlength=10) for p in pl.datasets.PARTS]
+    target_counts = [np.bincount(parts[p].target) for p in pl.datasets.PARTS]
+    assert all((c == target_counts[0]).all() for c in target_counts)
+    assert all(c.sum() == 448 for c in counts)
+
+
+def test_paper_split_indices_disjoint():
+    # A data set whose images encode their own index proves disjointness exactly.
+    n = 400
+    images = np.arange(n, dtype=np.int64).reshape(n, 1, 1, 1)
+    data = pl.datasets.make_bunch(images.astype(np.uint16), np.arange(n) % 4,
+                                  target_names=list("abcd"))
+    parts = pl.datasets.paper_split(data, random_state=1)
+    ids = [parts[p].images.ravel() for p in pl.datasets.PARTS]
+    assert len(np.unique(np.concatenate(ids))) == 400
+    again = pl.datasets.paper_split(data, random_state=1)
+    np.testing.assert_array_equal(again.shadow_test.images, parts.shadow_test.images)
+
+
+def test_paper_split_n_per_part(digits):
+    parts = pl.datasets.paper_split(digits, n_per_part=100, random_state=0)
+    for p in pl.datasets.PARTS:
+        assert len(parts[p].target) == 100
+        assert abs(parts[p].target.mean() - digits.target.mean()) < 0.05
+
+
+def test_paper_split_too_few_per_class():
+    data = pl.datasets.make_bunch(np.zeros((9, 1, 2, 2), np.uint8),
+                                  [0] * 6 + [1] * 3, target_names=["a", "b"])
+    with pytest.raises(ValueError, match="at least 4 samples of every class"):
+        pl.datasets.paper_split(data)
+
+
+def test_membership_set_and_sklearn_splitters(digits_parts):
+    X, m = pl.membership_set(digits_parts.target_train, digits_parts.target_test)
+    assert len(X) == len(m) == 896
+    assert m[:448].all() and not m[448:].any()
+    np.testing.assert_array_equal(X.labels[:448], digits_parts.target_train.target)
+    Xa, Xb, ma, mb = train_test_split(X, m, test_size=0.25, random_state=0, stratify=m)
+    assert isinstance(Xa, pl.Records) and len(Xa) == len(ma) == 672
+    for train, test in KFold(3).split(X, m):
+        sub = X[train]
+        np.testing.assert_array_equal(sub.inputs, X.inputs[train])
+
+
+def test_membership_set_shape_mismatch(digits_parts):
+    small = (np.zeros((5, 1, 4, 4), np.uint8), np.zeros(5, int))
+    with pytest.raises(ValueError, match=r"members .*\(448, 1, 8, 8\).*non_members .*\(5, 1, 4, 4\)"):
+        pl.membership_set(digits_parts.target_train, small)
+
+
+def test_load_unknown_name_lists_known():
+    with pytest.raises(ValueError, match="known data sets are digits, fashion-mnist"):
+        pl.datasets.load("mnist-ish")
+
+
+def test_load_needs_root_for_user_datasets():
+    with pytest.raises(ValueError, match="needs root"):
+        pl.datasets.load("cifar10")
+
+
+def test_fashion_missing_folder_names_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)) as info:
+        pl.datasets.load("fashion-mnist", root=tmp_path)
+    assert "apt-get install dataset-fashion-mnist" in str(info.value)
+
+
+def _write_idx(path, array):
+    import gzip
+    header = bytes([0, 0, 8, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_from_fixture_idx(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    data = pl.datasets.load("fashion-mnist", root=tmp_path, task="coarse")
+    assert data.images.shape == (40, 1, 28, 28)
+    assert data.sensitive.tolist()[:10] == list(range(10))
+    assert data.target.tolist()[:10] == [0, 1, 0, 1, 0, 2, 0, 2, 3, 2]
+    test_only = pl.datasets.load("fashion-mnist", root=tmp_path, split="test")
+    assert len(test_only.target) == 10 and test_only.sensitive is None
+    np.testing.assert_array_equal(_read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz"),
+                                  np.arange(10) % 10)
+
+
+@pytest.mark.skipif(not FASHION_AVAILABLE, reason="Debian's dataset-fashion-mnist not installed")
+def test_fashion_debian_files():
+    data = pl.datasets.load("fashion-mnist", split="test")
+    assert data.images.shape == (10000, 1, 28, 28)
+    assert np.bincount(data.target).tolist() == [1000] * 10
