@@ -1,0 +1,2 @@
+"""Privacy attacks: membership inference (NN, metric-based, label-only) and
+attribute inference."""
