@@ -1,0 +1,29 @@
+"""Sphinx configuration for privlearn's documentation."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+project = "privlearn"
+author = "privlearn developers"
+copyright = "2026, privlearn developers"
+release = version = "0.1.0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks = set()
+intersphinx_mapping = {}  # offline builds: no inventories are fetched
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
+nitpicky = False
+suppress_warnings = ["autosummary.import_cycle"]

@@ -1,0 +1,7 @@
+"""``python -m privlearn audit ...``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
