@@ -19,7 +19,6 @@ from sklearn.model_selection import (GridSearchCV, StratifiedKFold, cross_val_sc
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-import privlearn as pl
 from privlearn.attacks.attribute import AttributeInference, attribute_leakage_scorer
 
 
