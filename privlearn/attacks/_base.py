@@ -1,0 +1,225 @@
+"""What every membership attack shares: input checks, the two threat models, and
+the mapping from a continuous membership score to sklearn's classifier methods.
+
+An attack is a binary classifier of *records* (:class:`privlearn.Records`):
+``y`` is 1 for members of the target's training set and 0 for non-members.
+
+* ``shadow=None`` (audit mode): ``fit`` queries the target itself on records whose
+  membership the model owner knows; cross-validating the attack gives an honest,
+  held-out estimate of the leak.
+* ``shadow=<unfitted estimator>`` (the shadow-model protocol): ``fit`` trains a
+  clone of ``shadow`` on the records whose membership is 1, learns the attack from
+  the shadow's answers on all records, and only then are the target's answers used,
+  by ``predict``, ``predict_proba``, ``decision_function`` and ``score``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .._target import KeepsTargetOnClone, check_target
+from ..records import Records
+from ._features import label_columns
+
+__all__ = ["MembershipAttack", "check_records", "check_membership"]
+
+
+def check_records(X, *, argument="X"):
+    """Return ``X`` if it is :class:`~privlearn.Records`, else raise a TypeError.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from privlearn import Records
+    >>> from privlearn.attacks._base import check_records
+    >>> len(check_records(Records(np.zeros((2, 3)), [0, 1])))
+    2
+    """
+    if not isinstance(X, Records):
+        raise TypeError(
+            f"`{argument}` must be privlearn.Records (inputs together with their true "
+            f"class labels), got {type(X).__name__}. Build them with "
+            "privlearn.membership_set(members, non_members) or "
+            "privlearn.Records(inputs, labels).")
+    if len(X) == 0:
+        raise ValueError(f"`{argument}` holds no records")
+    return X
+
+
+def check_membership(y, n_records, *, argument="y"):
+    """Membership labels as an int array of 0/1, holding both values.
+
+    Examples
+    --------
+    >>> from privlearn.attacks._base import check_membership
+    >>> check_membership([True, False, True], 3).tolist()
+    [1, 0, 1]
+    """
+    if y is None:
+        raise TypeError(f"`{argument}` (membership: 1 member, 0 non-member) is required")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"`{argument}` (membership) must be 1-D, got shape {y.shape}")
+    if len(y) != n_records:
+        raise ValueError(
+            f"`X` holds {n_records} records but `{argument}` (membership) holds "
+            f"{len(y)} labels; they must have the same length")
+    values = np.unique(y)
+    if not np.isin(values, [0, 1]).all() or y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"`{argument}` (membership) must hold 1 for members and 0 for non-members, "
+            f"got values {values[:10].tolist()}")
+    if len(values) < 2:
+        which = "members" if values[0] == 1 else "non-members"
+        raise ValueError(
+            f"`{argument}` (membership) holds only {which}; the attack needs both "
+            "members (1) and non-members (0) to fit")
+    return y.astype(np.int64)
+
+
+def check_labels_in_classes(model, labels, *, argument="X.labels", model_name="target"):
+    """Raise a ValueError if a label is not one of ``model.classes_`` (when known).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from privlearn.attacks._base import check_labels_in_classes
+    >>> clf = DummyClassifier().fit(np.zeros((2, 1)), [0, 1])
+    >>> check_labels_in_classes(clf, [1, 0, 1])
+    """
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return
+    _, known = label_columns(classes, labels)
+    if not known.all():
+        unknown = np.unique(np.asarray(labels)[~known])
+        raise ValueError(
+            f"`{argument}` holds labels {unknown[:10].tolist()} that are not among the "
+            f"{model_name}'s classes {np.asarray(classes)[:20].tolist()}")
+
+
+class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
+    """Base class: a membership classifier over records, ``classes_ = [0, 1]``.
+
+    Subclasses implement ``_check_params(target)``, ``_fit_attack(model, X, y)``
+    (``model`` is the target in audit mode, the fitted shadow otherwise) and
+    ``_decision(X)`` (a continuous score on the target, member when ``>= 0``); they
+    set ``decision_scale_`` in ``_fit_attack``.
+    """
+
+    #: Methods the target (and the shadow) must offer.
+    _target_methods = ("predict_proba",)
+
+    def fit(self, X, y):
+        """Fit the attack on records and their membership.
+
+        Parameters
+        ----------
+        X : Records
+            Inputs with their true class labels (see
+            :func:`privlearn.membership_set`).
+        y : array-like of shape (n_records,)
+            1 for members, 0 for non-members (of the target in audit mode, of
+            the shadow model in the shadow protocol).
+
+        Returns
+        -------
+        self : object
+            The fitted attack.
+        """
+        X = check_records(X)
+        y = check_membership(y, len(X))
+        target = check_target(self.target, needs=self._target_methods)
+        self._check_params(target)
+        check_labels_in_classes(target, X.labels)
+        if self.shadow is None:
+            self.shadow_ = None
+            model = target
+        else:
+            for method in ("fit",) + self._target_methods:
+                if not callable(getattr(self.shadow, method, None)):
+                    raise TypeError(
+                        f"`shadow` must be an estimator with {method}(), got "
+                        f"{type(self.shadow).__name__}")
+            members = y == 1
+            self.shadow_ = clone(self.shadow).fit(X.inputs[members], X.labels[members])
+            model = self.shadow_
+        self._fit_attack(model, X, y)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _checked_records(self, X):
+        check_is_fitted(self, "classes_")
+        X = check_records(X)
+        check_labels_in_classes(self.target, X.labels)
+        return X
+
+    def decision_function(self, X):
+        """Continuous membership score of each record on the target.
+
+        Positive means "member"; higher means more likely a member, so it can be
+        used directly for ROC AUC.
+
+        Parameters
+        ----------
+        X : Records
+            Records to attack.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_records,)
+            In the order of ``X``.
+        """
+        return self._decision(self._checked_records(X))
+
+    def predict_proba(self, X):
+        """Membership probability of each record on the target.
+
+        A monotone (logistic) map of :meth:`decision_function`, so both rank the
+        records the same way.
+
+        Parameters
+        ----------
+        X : Records
+            Records to attack.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_records, 2)
+            Columns: non-member, member.
+        """
+        p = expit(self.decision_function(X) / self.decision_scale_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """Predicted membership of each record on the target (1 member, 0 not).
+
+        Parameters
+        ----------
+        X : Records
+            Records to attack.
+
+        Returns
+        -------
+        membership : ndarray of shape (n_records,)
+        """
+        return (self.decision_function(X) >= 0).astype(np.int64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Records, not a 2-D array of features.
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def scale_of(values):
+    """A positive spread of ``values`` (standard deviation, 1 when it is 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    spread = float(values.std()) if len(values) else 0.0
+    return spread if spread > 0 else 1.0
