@@ -1,0 +1,286 @@
+"""Input checking and conversion for the image estimators.
+
+Accepted inputs
+---------------
+- NumPy arrays (or CPU torch tensors) of images, ``N×C×H×W`` or ``N×H×W`` (one
+  channel): ``uint8`` with values 0–255 (kept ``uint8`` in memory and converted
+  to float batch by batch on the model's device), other integer types with
+  values 0–255, or floats with values in [0, 1].  A float image far outside
+  [0, 1] (beyond ``±RANGE_TOLERANCE``) is refused: it looks pre-normalised, and
+  normalisation is the estimator's job.
+- torch ``Dataset`` objects whose items are an image or an ``(image, label)``
+  pair; an image is a tensor or array ``C×H×W`` or ``H×W``, or a PIL image.
+- 2-D arrays ``N×d``: flat features, fed to the network as ``1×1×d`` images.
+  The [0, 1] rule does not apply; features are standardised with statistics
+  fitted in ``fit``.
+
+Everything is checked in one batch-wise pass (:func:`scan_inputs`) that also
+computes the normalisation statistics, so a bad value is reported before any
+training starts and a large ``uint8`` set is never copied to float whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["InputSpec", "ImageDataset", "as_input", "scan_inputs", "to_float_batch",
+           "RANGE_TOLERANCE"]
+
+#: Float images may stray this far outside [0, 1] (resampling overshoot).
+RANGE_TOLERANCE = 0.1
+# Elements per chunk of the checking pass over an array (about 16 MB of float32).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the network sees: ``kind`` ("images" or "features") and ``shape``.
+
+    ``shape`` is the per-sample tensor shape ``(C, H, W)``; flat features of
+    dimension ``d`` have shape ``(1, 1, d)``.
+    """
+
+    kind: str
+    shape: tuple
+
+    @property
+    def statistics_shape(self):
+        """Shape of the normalisation statistics: per channel or per feature."""
+        if self.kind == "features":
+            return (1, *self.shape)
+        return (1, self.shape[0], 1, 1)
+
+    def describe(self):
+        if self.kind == "features":
+            return f"{self.shape[-1]} features"
+        return "images of shape C×H×W = " + "×".join(map(str, self.shape))
+
+
+def _is_dataset(X):
+    return isinstance(X, Dataset)
+
+
+def as_input(X, *, argument="X", owner="estimator"):
+    """Check ``X``'s type and rank; return ``(data, kind)``.
+
+    ``data`` is a 4-D NumPy array (``uint8`` or float, images as ``N×C×H×W``,
+    flat features as ``N×1×1×d`` float32) or the torch ``Dataset`` unchanged;
+    ``kind`` is ``"images"``, ``"features"`` or ``"dataset"``.
+    """
+    if _is_dataset(X):
+        try:
+            n = len(X)
+        except TypeError:
+            raise TypeError(f"{owner}: `{argument}` is a torch Dataset without __len__; "
+                            "pass a map-style Dataset.") from None
+        if n == 0:
+            raise ValueError(f"{owner}: `{argument}` is an empty Dataset.")
+        return X, "dataset"
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{owner}: `{argument}` must be a NumPy array, a torch tensor "
+                            f"or a torch Dataset, got {type(X).__name__}.") from exc
+    if X.dtype.kind not in "uif":
+        raise TypeError(f"{owner}: `{argument}` must hold numbers (uint8 images, float "
+                        f"images or float features), got dtype {X.dtype}.")
+    if X.ndim not in (2, 3, 4):
+        raise ValueError(f"{owner}: `{argument}` must have 4 dimensions (N×C×H×W images), "
+                         f"3 (N×H×W grey images) or 2 (N×d features); got shape {X.shape}.")
+    if X.shape[0] == 0 or X.size == 0:
+        raise ValueError(f"{owner}: `{argument}` is empty (shape {X.shape}).")
+    if X.ndim == 2:
+        return np.ascontiguousarray(X, dtype=np.float32)[:, None, None, :], "features"
+    if X.ndim == 3:
+        X = X[:, None]
+    if X.dtype.kind in "ui" and X.dtype != np.uint8:
+        low, high = X.min(), X.max()
+        if low < 0 or high > 255:
+            raise ValueError(f"{owner}: integer images in `{argument}` must have values "
+                             f"0–255, got values from {low} to {high}.")
+        X = X.astype(np.uint8)
+    return X, "images"
+
+
+def _dataset_image(item):
+    """The image of one Dataset item as a C×H×W tensor."""
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    if not isinstance(image, torch.Tensor):
+        array = np.asarray(image)
+        if array.ndim == 3 and not isinstance(image, np.ndarray):
+            array = array.transpose(2, 0, 1)          # PIL: H×W×C
+        image = torch.from_numpy(np.ascontiguousarray(array))
+    if image.ndim == 2:
+        image = image[None]
+    return image
+
+
+def _dataset_label(item):
+    return item[1] if isinstance(item, (tuple, list)) and len(item) > 1 else None
+
+
+class ImageDataset(Dataset):
+    """Samples of checked inputs, each as ``(image_tensor, target)``.
+
+    Array images keep their dtype (``uint8`` stays ``uint8``); the estimators
+    convert whole batches with :func:`to_float_batch` on their device.
+    ``y`` (one target per sample, e.g. encoded class labels or sensitive
+    attributes) is returned alongside; without it the target is 0.  The
+    attribute names ``X`` and ``y`` are the ones skorch's helpers look for.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, C, H, W) or torch Dataset
+    y : array-like of shape (N,), default=None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from privlearn._images import ImageDataset
+    >>> ds = ImageDataset(np.zeros((3, 1, 8, 8), dtype=np.uint8), np.array([0, 1, 2]))
+    >>> image, target = ds[2]
+    >>> image.dtype, tuple(image.shape), int(target)
+    (torch.uint8, (1, 8, 8), 2)
+    """
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = None if y is None else np.asarray(y)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        if isinstance(self.X, np.ndarray):
+            image = torch.from_numpy(np.array(self.X[index]))
+        else:
+            image = _dataset_image(self.X[index])
+        target = 0 if self.y is None else self.y[index]
+        return image, target
+
+
+def to_float_batch(batch, device):
+    """Move a batch of images to ``device`` as float32; integer images are scaled by 1/255.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn._images import to_float_batch
+    >>> to_float_batch(torch.tensor([[0, 255]], dtype=torch.uint8), "cpu").tolist()
+    [[0.0, 1.0]]
+    """
+    batch = torch.as_tensor(batch).to(device, non_blocking=True)
+    if batch.is_floating_point():
+        return batch.float()
+    return batch.float().div_(255.0)
+
+
+@dataclass
+class ScanResult:
+    """Outcome of :func:`scan_inputs`."""
+
+    spec: InputSpec
+    n_samples: int
+    mean: np.ndarray = None
+    std: np.ndarray = None
+    labels: list = None
+
+
+def _dataset_batches(dataset, batch_size, collect_labels, owner, argument):
+    def collate(items):
+        images = [_dataset_image(item) for item in items]
+        labels = [_dataset_label(item) for item in items] if collect_labels else None
+        try:
+            return torch.stack(images), labels
+        except RuntimeError:
+            shapes = sorted({tuple(image.shape) for image in images})
+            raise ValueError(f"{owner}: the images of `{argument}` must all have the same "
+                             f"shape, found {shapes}.") from None
+
+    yield from DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+
+
+def _array_batches(array):
+    per_sample = max(1, int(np.prod(array.shape[1:])))
+    step = max(1, _CHUNK_ELEMENTS // per_sample)
+    for start in range(0, len(array), step):
+        yield torch.from_numpy(np.asarray(array[start:start + step])), None
+
+
+def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_size=256,
+                expected=None, owner="estimator", argument="X"):
+    """Check every value of checked inputs batch by batch.
+
+    Raises ``ValueError`` on NaN or infinite values, float images outside
+    ``[-RANGE_TOLERANCE, 1 + RANGE_TOLERANCE]``, Dataset images of the wrong
+    rank, or a shape other than ``expected`` (an :class:`InputSpec`).  With
+    ``statistics=True``, also returns the mean and standard deviation per
+    channel (images) or per feature (flat features), on the [0, 1] scale;
+    a zero standard deviation is replaced by 1.  With ``collect_labels=True``,
+    returns the labels of a Dataset's ``(image, label)`` items.
+    """
+    if kind == "dataset":
+        batches = _dataset_batches(data, batch_size, collect_labels, owner, argument)
+        kind = "images"
+    else:
+        batches = _array_batches(data)
+    spec = None
+    n = 0
+    total = total_sq = None
+    labels = [] if collect_labels else None
+    for batch, batch_labels in batches:
+        if spec is None:
+            if batch.ndim != 4:
+                raise ValueError(f"{owner}: the images of `{argument}` must be C×H×W or "
+                                 f"H×W, got shape {tuple(batch.shape[1:])}.")
+            spec = InputSpec(kind, tuple(batch.shape[1:]))
+            if expected is not None and spec != expected:
+                raise ValueError(f"{owner}: `{argument}` holds {spec.describe()}, but the "
+                                 f"model was fitted on {expected.describe()}.")
+        elif tuple(batch.shape[1:]) != spec.shape:
+            raise ValueError(f"{owner}: the images of `{argument}` must all have the same "
+                             f"shape, found {spec.shape} and {tuple(batch.shape[1:])}.")
+        if batch.is_floating_point():
+            if not torch.isfinite(batch).all():
+                raise ValueError(f"{owner}: `{argument}` contains NaN or infinite values.")
+            if kind == "images":
+                low, high = float(batch.min()), float(batch.max())
+                if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+                    hint = ("it looks pre-normalised" if low < 0 else
+                            "it looks like 0–255 pixel values stored as floats: pass "
+                            "uint8 images, or divide by 255")
+                    raise ValueError(
+                        f"{owner}: float images in `{argument}` must have values in [0, 1] "
+                        f"(raw pixels), got values from {low:.3g} to {high:.3g}; {hint}. "
+                        "Pass raw images: the estimator normalises them itself.")
+        elif batch.dtype != torch.uint8:
+            low, high = int(batch.min()), int(batch.max())
+            if low < 0 or high > 255:
+                raise ValueError(f"{owner}: integer images in `{argument}` must have values "
+                                 f"0–255, got values from {low} to {high}.")
+        n += len(batch)
+        if batch_labels is not None:
+            labels.extend(batch_labels)
+        if statistics:
+            values = to_float_batch(batch, "cpu")
+            dims = (0,) if spec.kind == "features" else (0, 2, 3)
+            part = values.sum(dim=dims, dtype=torch.float64)
+            part_sq = (values.double() ** 2).sum(dim=dims)
+            total = part if total is None else total + part
+            total_sq = part_sq if total_sq is None else total_sq + part_sq
+    result = ScanResult(spec, n, labels=labels)
+    if statistics:
+        count = n * (1 if spec.kind == "features" else spec.shape[1] * spec.shape[2])
+        mean = total / count
+        std = (total_sq / count - mean ** 2).clamp(min=0).sqrt()
+        std[std < 1e-6] = 1.0
+        result.mean = mean.float().numpy()
+        result.std = std.float().numpy()
+    return result
