@@ -82,6 +82,9 @@ def as_input(X, *, argument="X", owner="estimator"):
         return X, "dataset"
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise TypeError(f"{owner}: sparse input is not supported for `{argument}`; pass a "
+                        "dense array.")
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
@@ -95,6 +98,9 @@ def as_input(X, *, argument="X", owner="estimator"):
         raise ValueError(f"{owner}: `{argument}` must have 4 dimensions (N×C×H×W images), "
                          f"3 (N×H×W grey images) or 2 (N×d features); got shape {X.shape}.")
     if X.shape[0] == 0 or X.size == 0:
+        if X.ndim == 2 and X.shape[0]:
+            raise ValueError(f"{owner}: `{argument}` has 0 feature(s) (shape={X.shape}) "
+                             "while a minimum of 1 is required.")
         raise ValueError(f"{owner}: `{argument}` is empty (shape {X.shape}).")
     if X.ndim == 2:
         return np.ascontiguousarray(X, dtype=np.float32)[:, None, None, :], "features"
@@ -231,6 +237,7 @@ def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_siz
         kind = "images"
     else:
         batches = _array_batches(data)
+        collect_labels = False
     spec = None
     n = 0
     total = total_sq = None

@@ -26,6 +26,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
@@ -117,9 +118,12 @@ class _ImageEstimatorMixin:
         """
         data, kind = as_input(X, argument=argument, owner=self._owner())
         expected = None if fitting else self.input_spec_
-        scan = scan_inputs(data, kind, statistics=fitting, collect_labels=collect_labels,
-                           batch_size=self.batch_size, expected=expected,
-                           owner=self._owner(), argument=argument)
+        # A DataLoader over a Dataset draws a seed from the global generator;
+        # the check must not shift the random numbers training will use.
+        with torch.random.fork_rng(devices=[]):
+            scan = scan_inputs(data, kind, statistics=fitting, collect_labels=collect_labels,
+                               batch_size=self.batch_size, expected=expected,
+                               owner=self._owner(), argument=argument)
         return data, scan
 
     # --- skorch hooks -------------------------------------------------------
@@ -149,7 +153,8 @@ class _ImageEstimatorMixin:
         return self.module_(self.prepare_batch(x), **fit_params)
 
     def get_dataset(self, X, y=None):
-        if isinstance(X, torch.utils.data.Dataset):
+        """Wrap checked inputs (array or user Dataset) into ``(image, target)`` samples."""
+        if isinstance(X, ImageDataset):
             return X
         return self.dataset(X, y, **self.get_params_for("dataset"))
 
@@ -230,6 +235,12 @@ def _split_augment_params(params):
     augment = {k: v for k, v in params.items() if k == "augment" or k.startswith("augment__")}
     rest = {k: v for k, v in params.items() if k not in augment}
     return augment, rest
+
+
+def _no_predictions(estimator):
+    raise AttributeError(
+        f"{type(estimator).__name__} is a transformer and makes no predictions: use "
+        "transform(X) for the representations, or a pipeline with a classifier.")
 
 
 class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -404,6 +415,21 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         if rest or not augment:
             super().set_params(**rest)
         return self
+
+    # skorch's generic predict/predict_proba would return projections; hide them
+    # so that code asking ``hasattr(model, "predict_proba")`` is told the truth.
+    @available_if(_no_predictions)
+    def predict(self, X):  # pragma: no cover - never available
+        raise NotImplementedError
+
+    @available_if(_no_predictions)
+    def predict_proba(self, X):  # pragma: no cover - never available
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     # --- training -----------------------------------------------------------
     def fit(self, X, y=None, **fit_params):
@@ -600,7 +626,8 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
 
     def predict(self, X):
         """Predicted class labels (values of ``classes_``)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class InitFromEncoder(Callback):
