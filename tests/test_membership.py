@@ -325,3 +325,37 @@ def test_bad_parameters_fail_before_the_shadow_is_trained(overfitted, halves):
 def test_unfitted_attack_raises(overfitted, halves):
     with pytest.raises(NotFittedError):
         pl.MembershipInference(overfitted).predict(halves.records)
+
+
+@pytest.mark.slow
+def test_paper_protocol_end_to_end_with_a_simclr_pipeline():
+    """The paper's four splits, SimCLR + linear-probe target and shadow, both attacks."""
+    encoders = pytest.importorskip("privlearn.encoders")
+    from sklearn.pipeline import make_pipeline
+
+    data = pl.datasets.load("digits", task="digit")
+    parts = pl.datasets.paper_split(data, n_per_part=60, random_state=0)
+    recipe = make_pipeline(encoders.SimCLR(max_epochs=1, batch_size=60, random_state=0),
+                           LogisticRegression(max_iter=200))
+    target = clone(recipe).fit(parts.target_train.images, parts.target_train.target)
+    X_shadow, m_shadow = pl.membership_set(parts.shadow_train, parts.shadow_test)
+    X_eval, m_eval = pl.membership_set(parts.target_train, parts.target_test)
+    before = target.predict_proba(X_eval.inputs)
+
+    attack = pl.MembershipInference(target, shadow=recipe, method="modified_entropy")
+    attack.fit(X_shadow, m_shadow)
+    assert attack.shadow_ is not recipe
+    check_is_fitted(attack.shadow_)
+    report = pl.metrics.attack_report(m_eval, attack.predict_proba(X_eval)[:, 1],
+                                      predictions=attack.predict(X_eval))
+    assert all(0.0 <= value <= 1.0 for value in report.values())
+
+    few = np.r_[0:10, 60:70]                       # 10 members, 10 non-members
+    label_only = pl.LabelOnlyMembershipInference(target, shadow=recipe, max_iter=1,
+                                                 init_eval=5, random_state=0)
+    label_only.fit(X_shadow[few], m_shadow[few])
+    distances = label_only.boundary_distance(X_eval[few])
+    assert label_only.n_queries_ > 0 and (distances >= 0).all()
+    assert distances.max() <= np.sqrt(np.prod(X_eval.inputs.shape[1:]))
+    # The target was queried, never refitted.
+    np.testing.assert_array_equal(target.predict_proba(X_eval.inputs), before)
