@@ -88,7 +88,9 @@ def test_distance_separates_members_beyond_correctness(small_halves):
     # A 1-nearest-neighbour target classifies almost every unseen digit correctly,
     # so correctness barely leaks; but each member sits exactly on a training point,
     # far from the boundary, and the distance exposes it.
-    target = KNeighborsClassifier(1).fit(small_halves.X_in, small_halves.y_in)
+    # (kd-tree: brute-force neighbours use OpenMP, slow on a loaded 2-core machine)
+    target = KNeighborsClassifier(1, algorithm="kd_tree").fit(small_halves.X_in,
+                                                              small_halves.y_in)
     attack = pl.LabelOnlyMembershipInference(target, **SMALL)
     attack.fit(small_halves.records, small_halves.membership)
     distance = attack.boundary_distance(small_halves.records)
@@ -255,3 +257,20 @@ def test_bad_input(overfitted, small_halves):
         pl.LabelOnlyMembershipInference(overfitted).fit(r, np.zeros_like(m))
     with pytest.raises(ValueError, match="X.labels"):
         pl.LabelOnlyMembershipInference(overfitted).fit(pl.Records(r.inputs, r.labels + 10), m)
+
+
+def test_random_noise_start_when_no_record_is_labelled_differently():
+    # Every record lies on the class-0 side of x = 0.5: the search must start from
+    # noise, and finds the exact distances 0.5 - x.
+    x = np.array([[0.1], [0.2], [0.3], [0.35]])
+    model = LogisticRegression(C=1e4).fit(np.array([[0.0], [0.45], [0.55], [1.0]]), [0, 0, 1, 1])
+    records, m = pl.membership_set((x[:2], [0, 0]), (x[2:], [0, 0]))
+    attack = pl.LabelOnlyMembershipInference(model, max_iter=1, init_eval=20,
+                                             clip_values=(0, 1), random_state=0)
+    np.testing.assert_allclose(attack.fit(records, m).boundary_distance(records),
+                               0.5 - x[:, 0], atol=2e-3)
+    # A model with a single answer has no boundary: distance = the box diameter.
+    constant = DummyClassifier().fit(x, [0, 0, 0, 0])
+    far = pl.LabelOnlyMembershipInference(constant, max_iter=1, init_eval=5,
+                                          clip_values=(0, 1), random_state=0)
+    np.testing.assert_array_equal(far.fit(records, m).boundary_distance(records), 1.0)

@@ -176,25 +176,30 @@ def boundary_distances(predict, inputs, labels, *, clip_min, clip_max, max_iter,
         best = np.argmin(sq, axis=1)
         found = np.isfinite(sq[np.arange(len(rows)), best])
         start[rows[found]] = pool[best[found]]
-    starts = np.where(start[:, None] >= 0, flat[np.maximum(start, 0)], np.nan)
 
+    # Noise starting points, only for records the pool could not serve.
     missing = attack[start[attack] < 0]
+    noise_start = {}
     for _ in range(init_eval):
         affordable = missing[max_queries - oracle.queries[missing] > n_bisect]
         if len(affordable) == 0:
             break
         noise = rng.uniform(lo, hi, size=(len(affordable), d)).astype(dtype)
         hit = oracle(noise, affordable) != labels[affordable]
-        starts[affordable[hit]] = noise[hit]
-        missing = missing[np.isnan(starts[missing, 0])]
+        noise_start.update(zip(affordable[hit].tolist(), noise[hit]))
+        missing = np.setdiff1d(missing, affordable[hit])
 
-    distances[attack] = diameter
-    attack = attack[~np.isnan(starts[attack, 0])]
+    # No differently labelled point found: as far as the valid box allows.
+    distances[missing] = diameter
+    attack = np.setdiff1d(attack, missing)
 
     for b in range(0, len(attack), batch_size):
         idx = attack[b:b + batch_size]
         x0, lab = flat[idx], labels[idx]
-        xb = starts[idx].astype(dtype)
+        xb = flat[np.maximum(start[idx], 0)].astype(dtype, copy=True)
+        from_noise = start[idx] < 0
+        if from_noise.any():
+            xb[from_noise] = np.stack([noise_start[i] for i in idx[from_noise].tolist()])
         can = max_queries - oracle.queries[idx] >= n_bisect
         xb[can] = _binary_search(oracle, x0[can], xb[can], lab[can], idx[can], n_bisect)
         dist = np.linalg.norm(xb - x0, axis=1)
