@@ -130,6 +130,18 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted attack.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> import privlearn as pl
+        >>> X, y = load_digits(return_X_y=True)
+        >>> target = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+        >>> records, m = pl.membership_set((X[:100], y[:100]), (X[100:200], y[100:200]))
+        >>> attack = pl.MembershipInference(target, method="confidence").fit(records, m)
+        >>> attack.classes_.tolist()
+        [0, 1]
         """
         X = check_records(X)
         y = check_membership(y, len(X))
@@ -173,6 +185,18 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_records,)
             In the order of ``X``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> import privlearn as pl
+        >>> X, y = load_digits(return_X_y=True)
+        >>> target = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+        >>> records, m = pl.membership_set((X[:100], y[:100]), (X[100:200], y[100:200]))
+        >>> attack = pl.MembershipInference(target, method="entropy").fit(records, m)
+        >>> attack.decision_function(records[:3]).shape
+        (3,)
         """
         return self._decision(self._checked_records(X))
 
@@ -191,6 +215,18 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_records, 2)
             Columns: non-member, member.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> import privlearn as pl
+        >>> X, y = load_digits(return_X_y=True)
+        >>> target = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+        >>> records, m = pl.membership_set((X[:100], y[:100]), (X[100:200], y[100:200]))
+        >>> attack = pl.MembershipInference(target, method="entropy").fit(records, m)
+        >>> attack.predict_proba(records[:2]).sum(axis=1).tolist()
+        [1.0, 1.0]
         """
         p = expit(self.decision_function(X) / self.decision_scale_)
         return np.column_stack([1.0 - p, p])
@@ -206,6 +242,18 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         Returns
         -------
         membership : ndarray of shape (n_records,)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> import privlearn as pl
+        >>> X, y = load_digits(return_X_y=True)
+        >>> target = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+        >>> records, m = pl.membership_set((X[:100], y[:100]), (X[100:200], y[100:200]))
+        >>> attack = pl.MembershipInference(target, method="correctness").fit(records, m)
+        >>> bool(set(attack.predict(records)) <= {0, 1})
+        True
         """
         return (self.decision_function(X) >= 0).astype(np.int64)
 
@@ -218,7 +266,14 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
 
 
 def scale_of(values):
-    """A positive spread of ``values`` (standard deviation, 1 when it is 0)."""
+    """A positive spread of ``values`` (standard deviation, 1 when it is 0).
+
+    Examples
+    --------
+    >>> from privlearn.attacks._base import scale_of
+    >>> scale_of([1.0, 3.0]), scale_of([2.0, 2.0])
+    (1.0, 1.0)
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     spread = float(values.std()) if len(values) else 0.0

@@ -60,7 +60,10 @@ def sweep_thresholds(scores, positive, groups):
     if len(scores) == 0:
         return thresholds, best_bacc
 
-    order = np.lexsort((scores, groups))
+    # Sort by (group, score): a score argsort, then a stable (radix) sort of the
+    # small integer groups -- about twice as fast as np.lexsort.
+    order = np.argsort(scores, kind="stable")
+    order = order[np.argsort(groups[order], kind="stable")]
     s, g, pos = scores[order], groups[order], positive[order]
     n = len(s)
 
