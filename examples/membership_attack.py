@@ -69,7 +69,8 @@ def main():
         for method, attack in attacks.items():
             X_fit, m_fit, X_test, m_test = X_shadow, m_shadow, X_eval, m_eval
             if method == "label_only":
-                X_fit, m_fit, X_test, m_test = X_shadow[few], m_shadow[few], X_eval[few], m_eval[few]
+                X_fit, m_fit = X_shadow[few], m_shadow[few]
+                X_test, m_test = X_eval[few], m_eval[few]
             attack.fit(X_fit, m_fit)
             report = pl.metrics.attack_report(m_test, attack.predict_proba(X_test)[:, 1],
                                               predictions=attack.predict(X_test))

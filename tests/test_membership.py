@@ -231,7 +231,7 @@ def test_image_pipeline_target(digits):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    flatten = FunctionTransformer(lambda x: np.asarray(x, dtype=np.float64).reshape(len(x), -1) / 255)
+    flatten = FunctionTransformer(lambda x: np.asarray(x, float).reshape(len(x), -1) / 255)
     images, target = digits.images, digits.sensitive      # the digit itself
     model = make_pipeline(flatten, RandomForestClassifier(10, max_features=1, random_state=0))
     model.fit(images[:150], target[:150])
