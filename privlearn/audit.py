@@ -22,6 +22,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from skorch.callbacks import Callback
 
 from . import datasets as _datasets
 
@@ -172,43 +173,44 @@ class _Progress:
         self.bar.close()
 
 
-def _epoch_bar_callback(progress, label, epochs):
+class _EpochBar(Callback):
     """A skorch callback that shows per-epoch progress under the stage bar."""
-    from skorch.callbacks import Callback
-    from tqdm.auto import tqdm
 
-    class EpochBar(Callback):
-        def on_train_begin(self, net, **kwargs):
-            self.bar_ = tqdm(total=epochs, desc=f"  {label}", unit="epoch", leave=False,
-                             position=1, disable=not progress.enabled, dynamic_ncols=True)
+    def __init__(self, label, epochs, enabled=True):
+        self.label, self.epochs, self.enabled = label, epochs, enabled
 
-        def on_epoch_end(self, net, **kwargs):
-            loss = net.history[-1].get("train_loss")
-            if loss is not None:
-                self.bar_.set_postfix_str(f"loss {loss:.3f}")
-            self.bar_.update(1)
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
 
-        def on_train_end(self, net, **kwargs):
-            self.bar_.close()
+        self.bar_ = tqdm(total=self.epochs, desc=f"  {self.label}", unit="epoch",
+                         leave=False, position=1, disable=not self.enabled,
+                         dynamic_ncols=True)
 
-        def __getstate__(self):  # the bar is not picklable; checkpoints drop it
-            state = dict(self.__dict__)
-            state.pop("bar_", None)
-            return state
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is not None:
+            self.bar_.set_postfix_str(f"loss {loss:.3f}")
+        self.bar_.update(1)
 
-    return EpochBar()
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+    def __getstate__(self):  # the bar is not picklable; checkpoints drop it
+        state = dict(self.__dict__)
+        state.pop("bar_", None)
+        return state
 
 
 def _make_model(family, cfg, *, seed, callbacks, adversary_weight=None):
     """An unfitted model of one family; every family gets the same budget."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     common = dict(backbone=cfg.backbone, max_epochs=cfg.epochs, batch_size=cfg.batch_size,
                   lr=cfg.lr, device=cfg.device, random_state=seed, verbose=0,
                   callbacks=callbacks)
-    probe = dict(max_iter=2000, C=10.0)  # weakly regularised linear probe
+    # The documented linear probe (DESIGN §1), the same for SimCLR and Talos.
+    probe = dict(max_iter=1000)
     if family == "supervised":
         from .encoders import SupervisedClassifier
 
@@ -217,13 +219,13 @@ def _make_model(family, cfg, *, seed, callbacks, adversary_weight=None):
         from .encoders import SimCLR
 
         return make_pipeline(SimCLR(temperature=cfg.temperature, **common),
-                             StandardScaler(), LogisticRegression(**probe))
+                             LogisticRegression(**probe))
     if family == "talos":
         from .talos import Talos
 
         return make_pipeline(Talos(temperature=cfg.temperature,
                                    adversary_weight=adversary_weight, **common),
-                             StandardScaler(), LogisticRegression(**probe))
+                             LogisticRegression(**probe))
     raise ValueError(family)
 
 
@@ -402,7 +404,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
 
         def compute():
             model = _make_model(family, cfg, seed=cfg.seed + seed_offset,
-                                callbacks=[_epoch_bar_callback(progress_, label, cfg.epochs)],
+                                callbacks=[_EpochBar(label, cfg.epochs, progress_.enabled)],
                                 adversary_weight=weight if weight is not None else cfg.talos_weight)
             return _fit(model, family, part, cfg.epochs)
 
