@@ -28,7 +28,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EpochScoring
 from skorch.dataset import unpack_data
 from torch.utils.data import DataLoader
 
@@ -491,6 +491,11 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         return self.criterion_(z1, z2)
 
 
+def _encoded_accuracy(net, X, y):
+    """Accuracy against the encoded labels (0..k-1) skorch hands to epoch scorers."""
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
+
+
 class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin,
                            TransformerMixin, NeuralNetClassifier):
     """Supervised baseline: a backbone with a linear head, trained by cross-entropy.
@@ -557,6 +562,14 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
 
     def _module_kwargs(self):
         return {**super()._module_kwargs(), "n_classes": len(self.classes_)}
+
+    @property
+    def _default_callbacks(self):
+        # skorch's valid_acc compares predict() with the dataset's targets, which
+        # here are the encoded labels while predict() returns the original ones.
+        return [(name, EpochScoring(_encoded_accuracy, name="valid_acc",
+                                    lower_is_better=False) if name == "valid_acc" else cb)
+                for name, cb in super()._default_callbacks]
 
     @property
     def classes_(self):

@@ -310,3 +310,22 @@ def test_simclr_linear_probe_beats_random_features(digits10):
     untrained = probe(pl.SimCLR(max_epochs=0, random_state=0))
     assert trained > 0.9
     assert trained > untrained + 0.03
+
+
+def test_internal_validation_split_and_pickling(small):
+    import pickle
+
+    from skorch.dataset import ValidSplit
+
+    X, y = small
+    enc = pl.SimCLR(**FAST, train_split=ValidSplit(4)).fit(X)
+    assert np.isfinite(enc.history[-1, "valid_loss"])
+    names = np.array(list("abcdefghij"))[y]
+    clf = pl.SupervisedClassifier(**{**FAST, "max_epochs": 3},
+                                  train_split=ValidSplit(4, stratified=True)).fit(X, names)
+    accuracy = clf.history[-1, "valid_acc"]       # scored on the encoded labels
+    assert 0.0 <= accuracy <= 1.0 and max(clf.history[:, "valid_acc"]) > 0.1
+    for model, method in ((enc, "transform"), (clf, "predict_proba")):
+        restored = pickle.loads(pickle.dumps(model))
+        assert np.allclose(getattr(restored, method)(X[:8]), getattr(model, method)(X[:8]),
+                           atol=1e-6)
