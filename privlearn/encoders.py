@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring
@@ -69,19 +68,18 @@ class _ImageEstimatorMixin:
         if (not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool)
                 or not self.lr > 0):
             raise ValueError(f"{owner}: `lr` must be a positive number, got {self.lr!r}.")
-        self._seed()
+        state = self.random_state
+        if not (state is None or isinstance(state, np.random.RandomState)
+                or (_is_int(state) and 0 <= state < 2**32)):
+            raise ValueError(f"{owner}: `random_state` must be None, an integer in "
+                             f"[0, 2**32) or a numpy RandomState, got {state!r}.")
 
     def _seed(self):
-        """The torch seed for ``random_state``, or None."""
+        """The torch seed for ``random_state`` (drawn from it if a RandomState), or None."""
         state = self.random_state
-        if state is None:
-            return None
-        try:
-            rng = check_random_state(state)
-        except ValueError:
-            raise ValueError(f"{self._owner()}: `random_state` must be None, an integer in "
-                             f"[0, 2**32) or a numpy RandomState, got {state!r}.") from None
-        return int(state) if _is_int(state) else int(rng.randint(np.iinfo(np.int32).max))
+        if state is None or _is_int(state):
+            return state
+        return int(state.randint(np.iinfo(np.int32).max))
 
     @contextmanager
     def _random_context(self):
@@ -91,9 +89,7 @@ class _ImageEstimatorMixin:
         DataLoader draws its sampler's seed from the global generator) and the
         augmentations -- draws from the forked generators, so the same seed gives
         the same model and the caller's random state is left as it was.  (No
-        separate DataLoader generator is needed for that.)  Inference runs in the
-        context too, because every DataLoader iteration draws a base seed from the
-        global generator.
+        separate DataLoader generator is needed for that.)
         """
         seed = self._seed()
         if seed is None:
@@ -179,6 +175,8 @@ class _ImageEstimatorMixin:
             self.input_spec_ = scan.spec
             if scan.spec.kind == "features":
                 self.n_features_in_ = scan.spec.shape[-1]
+            elif hasattr(self, "n_features_in_"):
+                del self.n_features_in_
             if reinitialize:
                 self.initialize()
                 self.module_.normalize.set_statistics(scan.mean, scan.std)
@@ -218,7 +216,8 @@ class _ImageEstimatorMixin:
         H : ndarray of shape (n_samples, n_features_out)
         """
         outputs = []
-        with self._random_context(), torch.no_grad():
+        # Every DataLoader iteration draws a seed from the global generator.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
             dataset = self._inference_dataset(X)
             self._set_training(False)
             for Xi, _ in self.get_iterator(dataset, training=False):
@@ -634,7 +633,7 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
 
     def predict_proba(self, X):
         """Posterior class probabilities, shape ``(n_samples, n_classes)``."""
-        with self._random_context():
+        with torch.random.fork_rng(devices=[]):   # as in transform
             return NeuralNetClassifier.predict_proba(self, self._inference_dataset(X))
 
     def predict(self, X):

@@ -110,6 +110,9 @@ def test_reproducible_without_touching_the_global_rng(small):
     assert np.array_equal(first, second)
     assert not np.allclose(first, other)
     assert torch.equal(torch.random.get_rng_state(), state)
+    seeded = [pl.SimCLR(**{**FAST, "random_state": np.random.RandomState(7)}).fit(X)
+              .transform(X[:8]) for _ in range(2)]
+    assert np.array_equal(*seeded)
 
 
 def test_fit_ignores_y(small):
