@@ -373,10 +373,11 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         t = self.temperature
         if (not isinstance(t, numbers.Real) or isinstance(t, bool) or not math.isfinite(t)
                 or t <= 0):
-            raise ValueError(f"SimCLR: `temperature` must be a positive number, got {t!r}.")
+            raise ValueError(f"{self._owner()}: `temperature` must be a positive number, "
+                             f"got {t!r}.")
         if not _is_int(self.projection_dim) or self.projection_dim < 1:
-            raise ValueError("SimCLR: `projection_dim` must be a positive integer, got "
-                             f"{self.projection_dim!r}.")
+            raise ValueError(f"{self._owner()}: `projection_dim` must be a positive integer, "
+                             f"got {self.projection_dim!r}.")
 
     def _module_kwargs(self):
         return {**super()._module_kwargs(), "projection_dim": self.projection_dim}
@@ -393,7 +394,8 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         try:
             augment = self.initialized_instance(cls, kwargs)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"SimCLR: invalid `augment` / `augment__*` parameters: {exc}") from exc
+            raise ValueError(f"{self._owner()}: invalid `augment` / `augment__*` parameters: "
+                             f"{exc}") from exc
         return augment.to(self.device)
 
     def initialize_criterion(self):
