@@ -91,12 +91,27 @@ def as_input(X, *, argument="X", owner="estimator"):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{owner}: `{argument}` must be a NumPy array, a torch tensor "
                             f"or a torch Dataset, got {type(X).__name__}.") from exc
+    if X.dtype.kind == "c":
+        raise ValueError(f"{owner}: `{argument}` holds complex numbers. Complex data not "
+                         "supported: pass real images or features.")
+    if X.dtype.kind == "O":
+        # Numbers stored as objects (e.g. from a DataFrame) are accepted as floats.
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{owner}: `{argument}` has dtype object and does not hold only "
+                            f"numbers: {exc}.") from None
     if X.dtype.kind not in "uif":
         raise TypeError(f"{owner}: `{argument}` must hold numbers (uint8 images, float "
                         f"images or float features), got dtype {X.dtype}.")
     if X.ndim not in (2, 3, 4):
+        hint = ""
+        if X.ndim == 1:
+            hint = (" Reshape your data: X.reshape(-1, 1) for one feature per sample, "
+                    "X.reshape(1, -1) for one sample.")
         raise ValueError(f"{owner}: `{argument}` must have 4 dimensions (N×C×H×W images), "
-                         f"3 (N×H×W grey images) or 2 (N×d features); got shape {X.shape}.")
+                         f"3 (N×H×W grey images) or 2 (N×d features); got shape "
+                         f"{X.shape}.{hint}")
     if X.shape[0] == 0 or X.size == 0:
         if X.ndim == 2 and X.shape[0]:
             raise ValueError(f"{owner}: `{argument}` has 0 feature(s) (shape={X.shape}) "
@@ -249,6 +264,11 @@ def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_siz
                                  f"H×W, got shape {tuple(batch.shape[1:])}.")
             spec = InputSpec(kind, tuple(batch.shape[1:]))
             if expected is not None and spec != expected:
+                if spec.kind == expected.kind == "features":
+                    # scikit-learn's wording for a feature-count mismatch.
+                    raise ValueError(f"{owner}: {argument} has {spec.shape[-1]} features, "
+                                     f"but {owner} is expecting {expected.shape[-1]} "
+                                     "features as input.")
                 raise ValueError(f"{owner}: `{argument}` holds {spec.describe()}, but the "
                                  f"model was fitted on {expected.describe()}.")
         elif tuple(batch.shape[1:]) != spec.shape:

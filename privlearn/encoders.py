@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring
@@ -52,6 +54,32 @@ class _ImageEstimatorMixin:
 
     def _owner(self):
         return type(self).__name__
+
+    # --- the sklearn contract on top of skorch ---------------------------------
+    def _get_param_names(self):
+        # skorch lists its private bookkeeping set `_params_to_validate` among
+        # the parameters (it does not end in "_"); it is not one, and clone
+        # rebuilds it from the parameters it passes.
+        return [name for name in super()._get_param_names()
+                if name != "_params_to_validate"]
+
+    def set_params(self, **params):
+        # skorch builds the callbacks as soon as `callbacks` is set; before the
+        # first fit they are only stored, and checked by fit like every
+        # parameter (so set_params never fails on a value).
+        if ("callbacks" in params and not self.initialized_
+                and not any(key.startswith("callbacks__") for key in params)):
+            self.callbacks = params.pop("callbacks")
+            self.__dict__.pop("callbacks_", None)
+            if not params:
+                return self
+        return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Representations and posteriors are float32 whatever the input dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     # --- checks -------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -164,6 +192,9 @@ class _ImageEstimatorMixin:
         self._check_hyperparameters()
         with self._random_context():
             data, scan = self._check_input(X, fitting=True, collect_labels=collect_labels)
+            if scan.n_samples < 2:
+                raise ValueError(f"{self._owner()}: `X` holds 1 sample; training needs at "
+                                 "least 2 (contrastive negatives, batch statistics).")
             reinitialize = not self.initialized_ or not (partial or self.warm_start)
             if not reinitialize:
                 self._check_continuation(scan.spec)
@@ -192,7 +223,11 @@ class _ImageEstimatorMixin:
     def _check_continuation(self, spec):
         fitted = self.input_spec_
         same_channels = spec.kind == fitted.kind and spec.shape[0] == fitted.shape[0]
-        if not same_channels or (spec.kind == "features" and spec != fitted):
+        if spec.kind == fitted.kind == "features" and spec != fitted:
+            raise ValueError(f"{self._owner()}: X has {spec.shape[-1]} features, but "
+                             f"{self._owner()} is expecting {fitted.shape[-1]} features as "
+                             "input (training continues on the same features).")
+        if not same_channels:
             raise ValueError(f"{self._owner()}: cannot continue training a model fitted on "
                              f"{fitted.describe()} with {spec.describe()}: the number of "
                              "channels (or features) must match.")
@@ -427,11 +462,6 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
     def predict_proba(self, X):  # pragma: no cover - never available
         raise NotImplementedError
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
-
     # --- training -----------------------------------------------------------
     def fit(self, X, y=None, **fit_params):
         """Train the encoder on ``X`` by contrastive learning; ``y`` is ignored.
@@ -581,13 +611,10 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         owner = self._owner()
         if y is None:
             if labels_from_dataset is None or any(label is None for label in labels_from_dataset):
-                raise ValueError(f"{owner}: `y` is required unless X is a Dataset of "
-                                 "(image, label) pairs.")
+                raise ValueError(self._y_required_message())
             y = [label.item() if isinstance(label, torch.Tensor) else label
                  for label in labels_from_dataset]
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"{owner}: `y` must be 1-D, got shape {y.shape}.")
+        y = self._labels_1d(y)
         if refit:
             encoder = LabelEncoder().fit(y if self.classes is None else self.classes)
         else:
@@ -597,18 +624,35 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
             raise ValueError(f"{owner}: `y` holds labels {unknown.tolist()[:5]} that are not "
                              f"among the classes {encoder.classes_.tolist()}.")
         if len(encoder.classes_) < 2:
-            raise ValueError(f"{owner}: `y` must hold at least 2 classes, got "
+            raise ValueError(f"{owner}: `y` must hold at least 2 classes, got 1 class: "
                              f"{encoder.classes_.tolist()}.")
         self.label_encoder_ = encoder
         return encoder.transform(y).astype(np.int64)
 
+    def _y_required_message(self):
+        return (f"{self._owner()} requires y to be passed, but the target y is None: "
+                "`y` is required unless X is a Dataset of (image, label) pairs.")
+
+    def _labels_1d(self, y):
+        """``y`` as 1-D class labels; a column vector is raveled with sklearn's warning."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)   # sklearn's DataConversionWarning
+        if y.ndim != 1:
+            raise ValueError(f"{self._owner()}: `y` must be 1-D, got shape {y.shape}.")
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(f"{self._owner()}: `y` must hold class labels. {exc}") from None
+        return y
+
     def _fit_labelled(self, X, y, *, partial, **fit_params):
         refit = not self.initialized_ or not (partial or self.warm_start)
         if y is not None:
-            y = np.asarray(y)
             # Checked here, before the input pass, so a bad y fails at once.
-            if y.ndim != 1:
-                raise ValueError(f"{self._owner()}: `y` must be 1-D, got shape {y.shape}.")
+            y = self._labels_1d(y)
+        elif not isinstance(X, torch.utils.data.Dataset):
+            raise ValueError(self._y_required_message())
 
         def targets(scan):
             return self._encode_labels(y, scan.labels, refit=refit)
