@@ -1,0 +1,593 @@
+"""Talos: a contrastive encoder trained to hide a sensitive attribute.
+
+He & Zhang (CCS 2021, Section 6) defend contrastive models against attribute
+inference by adversarial training: next to SimCLR's encoder f and projection head
+g, an *adversary* (an MLP) learns to predict the sensitive attribute from the
+representations h = f(x) of the augmented views, and the encoder is trained to
+make that prediction fail while still solving the contrastive task.  The encoder
+receives the adversary's gradient through a gradient-reversal layer scaled by the
+``adversary_weight`` λ; encoder and adversary are updated alternately.
+
+- :class:`Talos`: the estimator (a :class:`~privlearn.SimCLR` subclass).
+- :class:`AdversaryNet`: the default adversary network.
+- :func:`privacy_utility_curve` and :func:`plot_privacy_utility`: how much
+  utility and how much attribute privacy each λ gives, measured with a fresh
+  attribute-inference attacker on the frozen embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, check_cv, train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Bunch
+from sklearn.utils._indexing import _safe_indexing
+from sklearn.utils.metadata_routing import UNUSED
+from sklearn.utils.validation import _num_samples
+from skorch.callbacks import PassthroughScoring
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
+from torch import nn
+from torch.func import functional_call
+
+from .attacks.attribute import AttributeInference
+from .encoders import SimCLR, _is_int
+from .losses import grad_reverse
+
+__all__ = ["Talos", "AdversaryNet", "privacy_utility_curve", "plot_privacy_utility"]
+
+#: ``adversary__*`` parameters that configure the adversary's optimizer; every
+#: other ``adversary__*`` parameter goes to the adversary network's constructor.
+_ADVERSARY_OPTIMIZER_PARAMS = ("lr",)
+
+
+class AdversaryNet(nn.Module):
+    """Talos's default adversary: an MLP from a representation to attribute logits.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of the representation h (set by :class:`Talos`).
+    n_classes : int
+        Number of sensitive-attribute values (set by :class:`Talos`).
+    hidden_units : int or sequence of int, default=(128, 64)
+        Sizes of the ReLU hidden layers (the same shape as the default
+        attribute-inference attacker's MLP); ``()`` gives a linear adversary.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.talos import AdversaryNet
+    >>> AdversaryNet(16, 3, hidden_units=(8,))(torch.zeros(5, 16)).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(self, in_features, n_classes, hidden_units=(128, 64)):
+        super().__init__()
+        if _is_int(hidden_units):
+            hidden_units = (hidden_units,)
+        if (not isinstance(hidden_units, Sequence)
+                or not all(_is_int(u) and u >= 1 for u in hidden_units)):
+            raise ValueError("`hidden_units` must be a positive integer or a sequence of "
+                             f"positive integers, got {hidden_units!r}")
+        layers, width = [], in_features
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h):
+        return self.net(h)
+
+
+def _split_adversary_params(params):
+    adversary = {k: v for k, v in params.items()
+                 if k == "adversary" or k.startswith("adversary__")}
+    rest = {k: v for k, v in params.items() if k not in adversary}
+    return adversary, rest
+
+
+def _check_sensitive_features(X, sensitive_features, *, owner):
+    """Validate the attribute before any work: present, 1-D, one per sample,
+    no missing values, at least two values.  Returns it as a 1-D array."""
+    if sensitive_features is None:
+        raise ValueError(
+            f"{owner}: `sensitive_features` is required: the sensitive attribute of each "
+            "image, one value per sample (e.g. fit(X, sensitive_features=s), or "
+            "talos__sensitive_features=s through a Pipeline).")
+    s = np.asarray(sensitive_features)
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = s.ravel()
+    if s.ndim != 1:
+        raise ValueError(f"{owner}: `sensitive_features` must be 1-D (one attribute value "
+                         f"per image), got shape {s.shape}.")
+    n_samples = _num_samples(X)
+    if len(s) != n_samples:
+        raise ValueError(f"{owner}: `sensitive_features` has {len(s)} values but X has "
+                         f"{n_samples} samples; give one attribute value per sample.")
+    if s.dtype.kind == "f":
+        missing = np.isnan(s)
+    elif s.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and math.isnan(v))
+                            for v in s], dtype=bool)
+    else:
+        missing = np.zeros(len(s), dtype=bool)
+    if missing.any():
+        raise ValueError(f"{owner}: `sensitive_features` contains {int(missing.sum())} "
+                         "missing values (NaN/None); every image needs its attribute.")
+    values = np.unique(s)
+    if len(values) < 2:
+        raise ValueError(f"{owner}: `sensitive_features` must hold at least two distinct "
+                         f"values to hide, got only {values.tolist()}.")
+    return s
+
+
+class Talos(SimCLR):
+    """SimCLR with an adversary that removes a sensitive attribute (Talos).
+
+    He & Zhang's defence (CCS 2021): the contrastive loss of :class:`SimCLR` plus
+    an adversarial classifier that predicts the sensitive attribute from the
+    representations h of the augmented views, connected to the encoder through a
+    gradient-reversal layer scaled by ``adversary_weight`` (λ).  Every training
+    step alternates two updates on the same batch of views:
+
+    1. **adversary**: with h detached, one optimizer step of the adversary on the
+       cross-entropy of the attribute (its own optimizer, ``adversary__lr``);
+    2. **encoder**: one optimizer step of f and g on
+       ``NT-Xent(z) − λ · CE(adversary(h), s)``, computed as ``NT-Xent(z) +
+       CE(adversary(GradReverse_λ(h)), s)`` with the just-updated adversary
+       held fixed (its parameters get no gradient).
+
+    Both views of an image carry its attribute.  With ``adversary_weight=0`` the
+    encoder update is SimCLR's exactly (same ``random_state``, same embeddings);
+    the adversary still trains, so its accuracy shows what plain SimCLR leaks.
+
+    Parameters
+    ----------
+    adversary_weight : float, default=1.0
+        λ ≥ 0, the weight of the reversed adversary gradient.
+    adversary : nn.Module class, default=AdversaryNet
+        The adversary network, built as ``adversary(in_features=dim(h),
+        n_classes=#attribute values, **adversary__*)``.  Its parameters:
+        ``adversary__hidden_units`` (default ``(128, 64)``), and
+        ``adversary__lr`` (its optimizer's learning rate, default ``lr``).  It
+        uses the ``optimizer`` class (Adam by default).
+    **simclr_params
+        Every :class:`SimCLR` parameter (``backbone``, ``temperature``,
+        ``max_epochs``, ``batch_size``, ``lr``, ``augment__*``, ``random_state``,
+        ...), with the same defaults.
+
+    Attributes
+    ----------
+    module_ : ContrastiveNet
+        The encoder f and projection head g.
+    adversary_ : nn.Module
+        The trained adversary.
+    adversary_optimizer_ : torch optimizer
+    sensitive_classes_ : ndarray
+        The attribute values seen in ``fit`` (any labels; encoded internally).
+    history_ : skorch History
+        Per epoch: ``train_loss`` (the encoder objective NT-Xent − λ·CE),
+        ``contrastive_loss`` (NT-Xent), ``adversary_loss`` and ``adversary_acc``
+        (the adversary's cross-entropy and accuracy on each batch's views just
+        before its update, averaged over the epoch), e.g.
+        ``talos.history_[:, "adversary_acc"]``.
+
+    See Also
+    --------
+    privacy_utility_curve : utility and attribute leakage against λ.
+    privlearn.attribute_leakage_scorer : choose λ with ``GridSearchCV``.
+
+    Notes
+    -----
+    ``fit(X, y=None, *, sensitive_features)`` follows fairlearn's convention.  In
+    a :class:`~sklearn.pipeline.Pipeline` pass ``talos__sensitive_features=s``;
+    with metadata routing enabled (``sklearn.set_config(
+    enable_metadata_routing=True)``) Talos requests ``sensitive_features`` for
+    ``fit`` and ``partial_fit`` by default, so ``search.fit(X, y,
+    sensitive_features=s)`` reaches it (sliced per fold) without
+    ``set_fit_request``.  The adversary's optimizer step happens inside
+    ``train_step``, which is overridden: closure-based optimizers that evaluate
+    the loss several times per step (LBFGS) are not supported.
+
+    Examples
+    --------
+    >>> import privlearn as pl
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> data = pl.datasets.load("digits")            # task parity, attribute digit
+    >>> talos = pl.Talos(adversary_weight=1.0, max_epochs=1, batch_size=128,
+    ...                  adversary__hidden_units=(32,), random_state=0)
+    >>> model = make_pipeline(talos, LogisticRegression(max_iter=200))
+    >>> model.fit(data.images[:256], data.target[:256],
+    ...           talos__sensitive_features=data.sensitive[:256]).predict(
+    ...     data.images[:3]).shape
+    (3,)
+    >>> sorted(talos.history_[-1])[:3]     # logged per epoch
+    ['adversary_acc', 'adversary_loss', 'batches']
+    """
+
+    prefixes_ = [*SimCLR.prefixes_, "adversary"]
+    cuda_dependent_attributes_ = [*SimCLR.cuda_dependent_attributes_, "adversary_"]
+    # fairlearn-style metadata: requested by default under metadata routing.
+    __metadata_request__fit = {"sensitive_features": True}
+    __metadata_request__partial_fit = {"classes": UNUSED, "sensitive_features": True}
+
+    def __init__(self, *, adversary_weight=1.0, adversary=AdversaryNet, **simclr_params):
+        super().__init__(**simclr_params)
+        self.adversary_weight = adversary_weight
+        self.adversary = adversary
+
+    # --- checks ---------------------------------------------------------------
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        w = self.adversary_weight
+        if (not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w)
+                or w < 0):
+            raise ValueError("Talos: `adversary_weight` must be a finite number >= 0, "
+                             f"got {w!r}.")
+        lr = self.get_params_for("adversary").get("lr", self.lr)
+        if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0:
+            raise ValueError(f"Talos: `adversary__lr` must be a positive number, got {lr!r}.")
+
+    def _encode_sensitive(self, X, sensitive_features, *, refit):
+        s = _check_sensitive_features(X, sensitive_features, owner="Talos")
+        if refit:
+            encoder = LabelEncoder().fit(s)
+        else:
+            encoder = self.sensitive_encoder_
+            unknown = np.setdiff1d(s, encoder.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"Talos: `sensitive_features` holds values {unknown.tolist()[:5]} not "
+                    f"seen in the first fit ({encoder.classes_.tolist()}); the adversary "
+                    "cannot continue with new attribute values.")
+        self.sensitive_encoder_ = encoder
+        return encoder.transform(s).astype(np.int64)
+
+    @property
+    def sensitive_classes_(self):
+        """The sensitive-attribute values seen in ``fit``."""
+        return self.sensitive_encoder_.classes_
+
+    # --- initialisation ---------------------------------------------------------
+    def _adversary_kwargs(self):
+        params = self.get_params_for("adversary")
+        for key in _ADVERSARY_OPTIMIZER_PARAMS:
+            params.pop(key, None)
+        return {"in_features": self.module_.feature_dim,
+                "n_classes": len(self.sensitive_classes_), **params}
+
+    def _make_adversary(self):
+        # The adversary's weights come from a forked generator seeded by one draw
+        # from the current stream, so that building it leaves the random numbers
+        # the encoder's training uses exactly as in SimCLR (λ=0 reproduces it).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31 - 1, (1,))) + 1)
+            try:
+                adversary = self.adversary(**self._adversary_kwargs())
+            except (TypeError, ValueError) as exc:
+                raise ValueError("Talos: invalid `adversary` / `adversary__*` parameters: "
+                                 f"{exc}") from exc
+        return adversary.to(self.device)
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.adversary_ = self._make_adversary()
+        return self
+
+    def _make_adversary_optimizer(self):
+        lr = self.get_params_for("adversary").get("lr", self.lr)
+        return self.optimizer(self.adversary_.parameters(), lr=lr)
+
+    def initialize_optimizer(self, *args, **kwargs):
+        # The encoder's optimizer covers module_ only (the adversary is not one of
+        # skorch's registered modules); the adversary has its own.
+        super().initialize_optimizer(*args, **kwargs)
+        self.adversary_optimizer_ = self._make_adversary_optimizer()
+        return self
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        adversary = getattr(self, "adversary_", None)
+        if isinstance(adversary, nn.Module):
+            adversary.train(training)
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        # Batch values recorded by train_step, averaged per epoch (no "best" marks:
+        # whether a higher adversary loss is better depends on the point of view).
+        extra = [(name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
+                 for name in ("contrastive_loss", "adversary_loss", "adversary_acc")]
+        at = next((i for i, (name, _) in enumerate(callbacks) if name == "print_log"),
+                  len(callbacks))
+        return callbacks[:at] + extra + callbacks[at:]
+
+    def set_params(self, **params):
+        # Like SimCLR's augment__*: the adversary is rebuilt here (on a fitted
+        # model) instead of skorch re-initialising the whole network.
+        adversary, rest = _split_adversary_params(params)
+        if "adversary_weight" in rest:
+            # A plain parameter, though it starts with the "adversary" prefix
+            # (skorch would take it for a misspelt "adversary__weight").
+            self.adversary_weight = rest.pop("adversary_weight")
+            if not rest and not adversary:
+                return self
+        for key, value in adversary.items():
+            setattr(self, key, value)
+            if key != "adversary":
+                self._params_to_validate.add(key)
+        if adversary and self.initialized_ and hasattr(self, "sensitive_encoder_"):
+            optimizer_only = all(key.split("__", 1)[-1] in _ADVERSARY_OPTIMIZER_PARAMS
+                                 for key in adversary if key != "adversary")
+            if not optimizer_only or "adversary" in adversary:
+                self.adversary_ = self._make_adversary()
+            self.adversary_optimizer_ = self._make_adversary_optimizer()
+        if rest or not adversary:
+            super().set_params(**rest)
+        return self
+
+    # --- training -----------------------------------------------------------------
+    def fit(self, X, y=None, *, sensitive_features=None, **fit_params):
+        """Train the encoder and the adversary on ``X`` with its sensitive attribute.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, C, H, W), (N, H, W) or (N, d), or torch Dataset
+        y : ignored
+            The task labels are not used (a following classifier in a
+            Pipeline uses them).
+        sensitive_features : array-like of shape (N,)
+            The attribute to hide, any labels (ints, strings...), at least two
+            values, no missing values.  Required.
+        **fit_params
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_sensitive(X, sensitive_features, partial=False, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, *, sensitive_features=None,
+                    **fit_params):
+        """Continue training for ``max_epochs`` epochs (attribute values as in fit)."""
+        return self._fit_sensitive(X, sensitive_features, partial=True, **fit_params)
+
+    def _fit_sensitive(self, X, sensitive_features, *, partial, **fit_params):
+        # Every check runs before the input pass and training.
+        self._check_hyperparameters()
+        refit = not self.initialized_ or not (partial or self.warm_start)
+        targets = self._encode_sensitive(X, sensitive_features, refit=refit)
+        return self._fit(X, targets, partial=partial, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        """One alternating step: adversary update, then encoder update.
+
+        Replaces skorch's closure-based ``train_step`` because the two
+        optimizers step at different points of the same step.
+        """
+        self._set_training(True)
+        _, si = unpack_data(batch)
+        s = torch.as_tensor(si, device=self.device).long().repeat(2)  # both views
+        step = self.contrastive_step(batch, training=True, **fit_params)
+        h = step["y_pred"][0]
+
+        # (1) the adversary learns the attribute from the (detached) views' h.
+        self.adversary_optimizer_.zero_grad()
+        logits = self.adversary_(h.detach())
+        adversary_loss = F.cross_entropy(logits, s)
+        adversary_loss.backward()
+        self.adversary_optimizer_.step()
+
+        # (2) the encoder: NT-Xent − λ·CE through the reversal layer, against the
+        # updated adversary whose parameters are held fixed (detached copies).
+        self.optimizer_.zero_grad()
+        contrastive = step["loss"]
+        loss, objective = contrastive, contrastive.detach()
+        weight = float(self.adversary_weight)
+        if weight > 0:
+            fixed = {name: p.detach() for name, p in self.adversary_.named_parameters()}
+            reversed_logits = functional_call(self.adversary_, fixed,
+                                              (grad_reverse(h, weight),))
+            hidden_loss = F.cross_entropy(reversed_logits, s)
+            loss = contrastive + hidden_loss
+            objective = contrastive.detach() - weight * hidden_loss.detach()
+        loss.backward()
+        self.notify("on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch, training=True)
+        self.optimizer_.step()
+
+        accuracy = (logits.detach().argmax(dim=1) == s).float().mean()
+        self.history.record_batch("contrastive_loss", contrastive.item())
+        self.history.record_batch("adversary_loss", adversary_loss.item())
+        self.history.record_batch("adversary_acc", accuracy.item())
+        return {"loss": objective, "y_pred": step["y_pred"]}
+
+
+# --------------------------------------------------------------------------- evaluation
+def _talos_step(estimator):
+    """``(pipeline, name of the Talos step or None)`` for a Talos or a Pipeline."""
+    if isinstance(estimator, Talos):
+        return make_pipeline(clone(estimator), LogisticRegression(max_iter=1000)), "talos"
+    if isinstance(estimator, Pipeline):
+        for name, step in estimator.steps[:-1]:
+            if isinstance(step, Talos):
+                return clone(estimator), name
+    raise TypeError("privacy_utility_curve: `estimator` must be a privlearn.Talos or a "
+                    "Pipeline with a Talos step before its final classifier, got "
+                    f"{type(estimator).__name__}.")
+
+
+def _check_weights(adversary_weights):
+    weights = np.atleast_1d(np.asarray(adversary_weights, dtype=object))
+    ok = len(weights) > 0 and all(
+        isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w)
+        and w >= 0 for w in weights)
+    if not ok:
+        raise ValueError("privacy_utility_curve: `adversary_weights` must be a non-empty "
+                         f"list of finite numbers >= 0, got {adversary_weights!r}.")
+    return np.asarray(weights, dtype=float)
+
+
+def privacy_utility_curve(estimator, X, y, sensitive_features, adversary_weights, *,
+                          cv=None, test_size=0.5, attack_model=None, random_state=None):
+    """Utility and attribute leakage of Talos for each adversary weight λ.
+
+    For every λ and every split of ``X`` into a training part (the model's
+    records, the *victims*) and a held-out part, Talos (and its probe) is fitted
+    on the training part, then
+
+    - **utility**: the pipeline's task accuracy on the held-out part (for a bare
+      Talos, a linear probe ``LogisticRegression`` on its embeddings);
+    - **attack accuracy**: a *fresh* :class:`~privlearn.AttributeInference`
+      attacker (default: the strong standardised MLP) is trained on the frozen
+      embeddings of the held-out part (the attacker's auxiliary data) and scored
+      on the victims, as in the paper;
+    - **adversary accuracy**: Talos's own adversary's accuracy in its last
+      training epoch.
+
+    Parameters
+    ----------
+    estimator : Talos or Pipeline
+        A Talos (a linear probe is appended) or a Pipeline with a Talos step
+        before its final classifier; cloned for every fit, with its
+        ``adversary_weight`` set to each λ.
+    X : array-like of images
+    y : array-like of shape (N,)
+        Task labels.
+    sensitive_features : array-like of shape (N,)
+        The attribute to hide (and to attack).
+    adversary_weights : sequence of float
+        The λ values, each ≥ 0 (include 0 for the SimCLR reference).
+    cv : None, int or cross-validation splitter, default=None
+        ``None``: one stratified split with ``test_size`` held out.  An int:
+        stratified, shuffled folds (seeded by ``random_state``); the training
+        folds are the victims, the test fold the held-out part.
+    test_size : float, default=0.5
+        Held-out share when ``cv=None``.
+    attack_model : classifier or None, default=None
+        The attacker's recipe (see :class:`~privlearn.AttributeInference`);
+        ``None`` is the default MLP.  Keep it strong.
+    random_state : int or None, default=None
+        Seeds the split and the attacker (Talos keeps its own ``random_state``).
+
+    Returns
+    -------
+    curve : Bunch
+        ``adversary_weight`` (n_λ,), ``utility``, ``attack_accuracy`` and
+        ``adversary_accuracy`` (means over splits, (n_λ,)), the same per split
+        with suffix ``_splits`` (n_λ, n_splits), ``attack_baseline`` (the
+        victims' majority attribute rate) and ``utility_baseline`` (the held-out
+        majority class rate), both averaged over splits.
+
+    Examples
+    --------
+    >>> import privlearn as pl
+    >>> from privlearn.talos import privacy_utility_curve
+    >>> data = pl.datasets.load("digits")
+    >>> talos = pl.Talos(max_epochs=1, batch_size=128, random_state=0)
+    >>> curve = privacy_utility_curve(talos, data.images[:300], data.target[:300],
+    ...                               data.sensitive[:300], [0.0, 1.0], random_state=0)
+    >>> curve.attack_accuracy.shape
+    (2,)
+    """
+    weights = _check_weights(adversary_weights)
+    s = _check_sensitive_features(X, sensitive_features, owner="privacy_utility_curve")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(s):
+        raise ValueError(f"privacy_utility_curve: `y` must be 1-D with {len(s)} labels "
+                         f"(one per sample), got shape {y.shape}.")
+    pipeline, name = _talos_step(estimator)
+    indices = np.arange(len(y))
+    if cv is None:
+        splits = [train_test_split(indices, test_size=test_size, stratify=y,
+                                   random_state=random_state)]
+    else:
+        if _is_int(cv):
+            cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        splits = list(check_cv(cv, y, classifier=True).split(indices, y))
+
+    shape = (len(weights), len(splits))
+    utility, attack, adversary = np.empty(shape), np.empty(shape), np.empty(shape)
+    attack_baseline, utility_baseline = [], []
+    for j, (train, test) in enumerate(splits):
+        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+        attack_baseline.append(np.unique(s[train], return_counts=True)[1].max() / len(train))
+        utility_baseline.append(np.unique(y[test], return_counts=True)[1].max() / len(test))
+        for i, weight in enumerate(weights):
+            model = clone(pipeline).set_params(**{f"{name}__adversary_weight": weight})
+            # Plain fit parameters, whatever the global routing setting.
+            with config_context(enable_metadata_routing=False):
+                model.fit(X_train, y[train], **{f"{name}__sensitive_features": s[train]})
+            utility[i, j] = model.score(X_test, y[test])
+            attacker = AttributeInference(model, attack_model=attack_model,
+                                          random_state=random_state)
+            attack[i, j] = attacker.fit(X_test, s[test]).score(X_train, s[train])
+            adversary[i, j] = model.named_steps[name].history_[-1, "adversary_acc"]
+    return Bunch(adversary_weight=weights,
+                 utility=utility.mean(axis=1), attack_accuracy=attack.mean(axis=1),
+                 adversary_accuracy=adversary.mean(axis=1),
+                 utility_splits=utility, attack_accuracy_splits=attack,
+                 adversary_accuracy_splits=adversary,
+                 attack_baseline=float(np.mean(attack_baseline)),
+                 utility_baseline=float(np.mean(utility_baseline)))
+
+
+def plot_privacy_utility(curve, ax=None):
+    """Plot a :func:`privacy_utility_curve`: utility against attack accuracy.
+
+    Each point is one λ (annotated); the dashed line is the attribute's
+    majority-class rate, the accuracy of an attacker that learned nothing.
+
+    Parameters
+    ----------
+    curve : Bunch
+        The result of :func:`privacy_utility_curve`.
+    ax : matplotlib Axes or None, default=None
+        Where to draw (a new figure if None).
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from privlearn.talos import plot_privacy_utility
+    >>> curve = Bunch(adversary_weight=np.array([0.0, 1.0]), utility=np.array([.9, .8]),
+    ...               attack_accuracy=np.array([.7, .4]), attack_baseline=.3)
+    >>> plot_privacy_utility(curve).get_xlabel()
+    'attribute-inference accuracy (fresh attacker)'
+    """
+    import matplotlib.pyplot as plt
+
+    for key in ("adversary_weight", "utility", "attack_accuracy", "attack_baseline"):
+        if key not in curve:
+            raise TypeError("plot_privacy_utility: `curve` must be the result of "
+                            f"privacy_utility_curve; it has no {key!r}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(curve["attack_accuracy"], curve["utility"], "o-")
+    for weight, x, y in zip(curve["adversary_weight"], curve["attack_accuracy"],
+                            curve["utility"]):
+        ax.annotate(f"λ={weight:g}", (x, y), textcoords="offset points", xytext=(4, 4))
+    ax.axvline(curve["attack_baseline"], linestyle="--", color="grey",
+               label="majority attribute rate")
+    ax.set_xlabel("attribute-inference accuracy (fresh attacker)")
+    ax.set_ylabel("task accuracy (held out)")
+    ax.legend(loc="best")
+    return ax
