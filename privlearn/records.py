@@ -43,6 +43,9 @@ class Records:
             raise TypeError(
                 "Records: `labels` must be an array-like of true class labels, got None."
             )
+        if hasattr(inputs, "tocsr") or hasattr(inputs, "todense"):
+            raise TypeError("Records: sparse `inputs` are not supported; pass a dense "
+                            "array (e.g. inputs.toarray()).")
         if not hasattr(inputs, "shape") or not hasattr(inputs, "__getitem__"):
             inputs = np.asarray(inputs)
         labels = np.asarray(labels)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._target import KeepsTargetOnClone, check_target
 from ..records import Records
@@ -46,6 +48,10 @@ def check_records(X, *, argument="X"):
             "privlearn.Records(inputs, labels).")
     if len(X) == 0:
         raise ValueError(f"`{argument}` holds no records")
+    shape = tuple(np.shape(X.inputs))
+    if len(shape) >= 2 and np.prod(shape[1:]) == 0:
+        raise ValueError(f"`{argument}.inputs` have 0 feature(s) (shape={shape}) while a "
+                         "minimum of 1 is required.")
     return X
 
 
@@ -59,8 +65,11 @@ def check_membership(y, n_records, *, argument="y"):
     [1, 0, 1]
     """
     if y is None:
-        raise TypeError(f"`{argument}` (membership: 1 member, 0 non-member) is required")
+        raise ValueError(f"the attack requires y to be passed, but the target y is None: "
+                         f"`{argument}` (membership: 1 member, 0 non-member) is required")
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)   # sklearn's DataConversionWarning
     if y.ndim != 1:
         raise ValueError(f"`{argument}` (membership) must be 1-D, got shape {y.shape}")
     if len(y) != n_records:
@@ -68,15 +77,18 @@ def check_membership(y, n_records, *, argument="y"):
             f"`X` holds {n_records} records but `{argument}` (membership) holds "
             f"{len(y)} labels; they must have the same length")
     values = np.unique(y)
-    if not np.isin(values, [0, 1]).all() or y.dtype.kind not in "biuf":
+    if not np.isin(values, [0, 1]).all() or y.dtype.kind not in "biufO":
+        kind = type_of_target(y)
+        binary_only = ("Only binary classification is supported. "
+                       if kind.startswith("multiclass") else "")
         raise ValueError(
-            f"`{argument}` (membership) must hold 1 for members and 0 for non-members, "
-            f"got values {values[:10].tolist()}")
+            f"{binary_only}`{argument}` (membership) must hold 1 for members and 0 for "
+            f"non-members, got {kind} values {values[:10].tolist()}")
     if len(values) < 2:
         which = "members" if values[0] == 1 else "non-members"
         raise ValueError(
-            f"`{argument}` (membership) holds only {which}; the attack needs both "
-            "members (1) and non-members (0) to fit")
+            f"`{argument}` (membership) holds only {which} (one class); the attack "
+            "needs both members (1) and non-members (0) to fit")
     return y.astype(np.int64)
 
 
@@ -107,7 +119,7 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
 
     Subclasses implement ``_check_params(target)``, ``_fit_attack(model, X, y)``
     (``model`` is the target in audit mode, the fitted shadow otherwise) and
-    ``_decision(X)`` (a continuous score on the target, member when ``>= 0``); they
+    ``_decision(X)`` (a continuous score on the target, member when ``> 0``); they
     set ``decision_scale_`` in ``_fit_attack``.
     """
 
@@ -162,11 +174,23 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             model = self.shadow_
         self._fit_attack(model, X, y)
         self.classes_ = np.array([0, 1])
+        if np.ndim(X.inputs) == 2:            # tabular records: sklearn's n_features_in_
+            self.n_features_in_ = X.inputs.shape[1]
+        elif hasattr(self, "n_features_in_"):
+            del self.n_features_in_
         return self
 
     def _checked_records(self, X):
         check_is_fitted(self, "classes_")
         X = check_records(X)
+        n_features = getattr(self, "n_features_in_", None)
+        if n_features is not None and (np.ndim(X.inputs) != 2
+                                       or X.inputs.shape[1] != n_features):
+            got = (f"X has {X.inputs.shape[1]} features" if np.ndim(X.inputs) == 2
+                   else f"X.inputs have shape {tuple(np.shape(X.inputs))} (Reshape your "
+                   "data to one row of features per record)")
+            raise ValueError(f"{got}, but {type(self).__name__} is expecting "
+                             f"{n_features} features as input (the records it was fitted on).")
         check_labels_in_classes(self.target, X.labels)
         return X
 
@@ -228,7 +252,11 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         >>> attack.predict_proba(records[:2]).sum(axis=1).tolist()
         [1.0, 1.0]
         """
-        p = expit(self.decision_function(X) / self.decision_scale_)
+        decision = self.decision_function(X)
+        p = expit(decision / self.decision_scale_)
+        # Rounding can put a tiny positive decision at exactly 0.5; keep the
+        # probabilities on the side of predict (member iff decision > 0).
+        p = np.where(decision > 0, np.maximum(p, np.nextafter(0.5, 1.0)), np.minimum(p, 0.5))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
@@ -255,13 +283,23 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         >>> bool(set(attack.predict(records)) <= {0, 1})
         True
         """
-        return (self.decision_function(X) >= 0).astype(np.int64)
+        # sklearn's convention for binary classifiers: the positive class iff > 0.
+        return (self.decision_function(X) > 0).astype(np.int64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Records, not a 2-D array of features.
         tags.input_tags.two_d_array = False
-        tags.input_tags.allow_nan = True
+        # The inputs go to the target as they are: missing values are fine where
+        # the target accepts them.
+        try:
+            tags.input_tags.allow_nan = get_tags(self.target).input_tags.allow_nan
+        except (AttributeError, TypeError, ValueError):
+            tags.input_tags.allow_nan = False
+        # Membership is binary, and a weak attack (accuracy near 0.5) is a valid,
+        # common outcome rather than a broken classifier.
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True
         return tags
 
 

@@ -18,6 +18,9 @@ import numpy as np
 
 __all__ = ["sweep_thresholds", "fit_class_thresholds", "apply_class_thresholds"]
 
+# Neighbouring sorted scores this close are rounding noise, swept as ties.
+_TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
+
 
 def sweep_thresholds(scores, positive, groups):
     """Best threshold of every group, by balanced accuracy, in one sorted sweep.
@@ -34,9 +37,12 @@ def sweep_thresholds(scores, positive, groups):
     Returns
     -------
     thresholds : ndarray of shape (n_groups,)
-        Predict "member" when ``score >= threshold``.  The threshold is the
-        midpoint between the two neighbouring distinct scores it separates (just
-        below the group's lowest score when every record is called a member).
+        Predict "member" when ``score > threshold`` (or ``>=``: the threshold
+        lies strictly between two neighbouring distinct scores, so both agree
+        on the records swept).  It is their midpoint (just below the group's
+        lowest score when every record is called a member).  Scores within
+        rounding noise of each other (relative 1e-9, absolute 1e-12) count as
+        ties.
         NaN for groups that lack members or non-members (or records).
     balanced_accuracy : ndarray of shape (n_groups,)
         Balanced accuracy of that threshold on the group's records (NaN as above).
@@ -84,9 +90,11 @@ def sweep_thresholds(scores, positive, groups):
     usable = (n_pos > 0) & (n_neg > 0)
 
     # Candidate at position i: "member iff score >= s[i]", valid at the first
-    # record of each distinct score (ties move together).
+    # record of each distinct score (ties move together).  Scores that differ
+    # only by rounding (the same posteriors summed in another order) are ties:
+    # then every cut lies strictly inside a real gap, and no record sits on it.
     first_of_value = starts_mask.copy()
-    first_of_value[1:] |= s[1:] != s[:-1]
+    first_of_value[1:] |= ~np.isclose(s[1:], s[:-1], rtol=_TIE_RTOL, atol=_TIE_ATOL)
     with np.errstate(divide="ignore", invalid="ignore"):
         tpr = (n_pos[run] - pos_before) / n_pos[run]
         tnr = neg_before / n_neg[run]
@@ -101,7 +109,7 @@ def sweep_thresholds(scores, positive, groups):
     previous = s[np.maximum(best - 1, 0)]
     middle = (previous + s[best]) / 2
     # Two neighbouring floats may have no midpoint strictly above the lower one.
-    middle = np.where(middle > previous, middle, s[best])
+    middle = np.where((middle > previous) & (middle < s[best]), middle, previous)
     cut = np.where(starts_mask[best], below, middle)
 
     ok = usable[hit_runs]

@@ -109,11 +109,26 @@ def _embed(embedder, X, *, argument="target"):
     return Z
 
 
+def _n_table_features(X):
+    """Number of features of tabular ``X`` (a 2-D array, or a list of flat rows).
+
+    None for images, Records, Datasets and anything else that is not a table.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is not None:
+        return shape[1] if len(shape) == 2 else None
+    if isinstance(X, (list, tuple)) and len(X) and np.ndim(X[0]) == 1:
+        return len(X[0])
+    return None
+
+
 def _check_attribute(X, attribute, *, argument):
     """Validate the sensitive attribute: present, one per sample, >= 2 values."""
     if attribute is None:
-        raise ValueError(f"`{argument}` is required: the sensitive attribute of each "
-                         "record, one value per image")
+        requires = ("the attack requires y to be passed, but the target y is None: "
+                    if argument == "y" else "")
+        raise ValueError(f"{requires}`{argument}` is required: the sensitive attribute of "
+                         "each record, one value per image")
     n_samples = _num_samples(X)
     attribute = np.asarray(attribute)
     if attribute.ndim == 0:
@@ -127,7 +142,7 @@ def _check_attribute(X, attribute, *, argument):
     values = np.unique(attribute)
     if len(values) < 2:
         raise ValueError(f"`{argument}` must hold at least two distinct attribute "
-                         f"values to attack; got only {values.tolist()}")
+                         f"values to attack; got only one class, {values.tolist()}")
     return attribute
 
 
@@ -226,10 +241,22 @@ class AttributeInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         self.attack_model_ = attack_model.fit(Z, y)
         self.classes_ = self.attack_model_.classes_
         self.n_embedding_features_ = Z.shape[1]
+        n_features = _n_table_features(X)
+        if n_features is not None:            # tabular inputs: sklearn's n_features_in_
+            self.n_features_in_ = n_features
+        elif hasattr(self, "n_features_in_"):
+            del self.n_features_in_
         return self
 
     def _embeddings(self, X):
         check_is_fitted(self)
+        n_features, got = getattr(self, "n_features_in_", None), _n_table_features(X)
+        if n_features is not None and got != n_features:
+            got = (f"X has {got} features" if got is not None
+                   else f"X has shape {tuple(np.shape(X))} (Reshape your data to one "
+                   "row of features per sample)")
+            raise ValueError(f"{got}, but AttributeInference is expecting {n_features} "
+                             "features as input (the inputs it was fitted on).")
         return _embed(_embedder(self.target), X)
 
     def predict(self, X):

@@ -133,6 +133,11 @@ class LabelOnlyMembershipInference(MembershipAttack):
             return inputs
         if inputs.dtype.kind in "biu":
             return inputs.astype(np.float64)
+        if inputs.dtype.kind == "O":
+            try:
+                return inputs.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"`X.inputs` must be numeric; dtype object with {exc}") from None
         raise TypeError(f"`X.inputs` must be numeric, got dtype {inputs.dtype}")
 
     def _fit_attack(self, model, X, y):
@@ -143,6 +148,9 @@ class LabelOnlyMembershipInference(MembershipAttack):
             self.clip_values_ = (0.0, 1.0)
         else:
             inputs = self._as_float(X.inputs)
+            if not np.isfinite(inputs).all():
+                raise ValueError("`X.inputs` contain NaN or infinity; the boundary search "
+                                 "needs finite inputs")
             self.clip_values_ = (float(np.min(inputs)), float(np.max(inputs)))
             if not self.clip_values_[0] < self.clip_values_[1]:
                 raise ValueError("`X.inputs` are constant; pass `clip_values` to give "
@@ -154,6 +162,9 @@ class LabelOnlyMembershipInference(MembershipAttack):
 
     def _distances(self, model, X):
         inputs = self._as_float(X.inputs)
+        if not np.isfinite(inputs).all():
+            raise ValueError("`X.inputs` contain NaN or infinity; the boundary search "
+                             "needs finite inputs")
         key = (id(model), self._fingerprint(inputs, X.labels))
         cache = getattr(self, "_cache", None)
         if cache is not None and cache[0] == key:
@@ -216,3 +227,8 @@ class LabelOnlyMembershipInference(MembershipAttack):
         state = self.__dict__.copy()
         state.pop("_cache", None)
         return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False   # the boundary search needs finite inputs
+        return tags
