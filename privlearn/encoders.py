@@ -655,6 +655,10 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
             raise ValueError(self._y_required_message())
 
         def targets(scan):
+            if y is not None and len(y) != scan.n_samples:
+                raise ValueError(f"{self._owner()}: `y` gives {len(y)} targets for "
+                                 f"{scan.n_samples} samples in `X`; give one label per "
+                                 "sample.")
             return self._encode_labels(y, scan.labels, refit=refit)
 
         return self._fit(X, targets, partial=partial, collect_labels=y is None, **fit_params)
