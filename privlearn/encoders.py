@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -40,9 +40,26 @@ from .losses import NTXentLoss
 
 __all__ = ["SimCLR", "SupervisedClassifier", "InitFromEncoder"]
 
+#: ``precision`` values and the autocast dtype they select.
+PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _float32(output):
+    """Floating tensors of a module's output (a tensor or a tuple) as float32.
+
+    Outputs computed under autocast are bf16/fp16; losses and heads computed
+    after the forward pass (NT-Xent, Talos's adversary) then run in float32.
+    A no-op for float32 outputs.
+    """
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, (tuple, list)):
+        return type(output)(_float32(part) for part in output)
+    return output
 
 
 class _ImageEstimatorMixin:
@@ -51,6 +68,9 @@ class _ImageEstimatorMixin:
     Attributes set here end with ``_``: skorch's ``get_params`` returns every
     other instance attribute as a constructor parameter.
     """
+
+    # Pickled through torch so that a model trained on a GPU loads on a CPU.
+    cuda_dependent_attributes_ = [*NeuralNet.cuda_dependent_attributes_, "grad_scaler_"]
 
     def _owner(self):
         return type(self).__name__
@@ -101,6 +121,26 @@ class _ImageEstimatorMixin:
                 or (_is_int(state) and 0 <= state < 2**32)):
             raise ValueError(f"{owner}: `random_state` must be None, an integer in "
                              f"[0, 2**32) or a numpy RandomState, got {state!r}.")
+        self._check_device_options()
+
+    def _check_device_options(self):
+        owner = self._owner()
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"{owner}: `precision` must be None, 'bf16' or 'fp16', got "
+                             f"{self.precision!r}.")
+        if not isinstance(self.channels_last, bool):
+            raise ValueError(f"{owner}: `channels_last` must be True or False, got "
+                             f"{self.channels_last!r}.")
+        if self.device is None:
+            return
+        try:
+            device = torch.device(self.device)
+        except (TypeError, RuntimeError) as exc:
+            raise ValueError(f"{owner}: `device` must be a torch device such as 'cpu' or "
+                             f"'cuda', got {self.device!r}.") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{owner}: `device` is {self.device!r} but CUDA is not "
+                             "available on this machine; use device='cpu'.")
 
     def _seed(self):
         """The torch seed for ``random_state`` (drawn from it if a RandomState), or None."""
@@ -123,7 +163,7 @@ class _ImageEstimatorMixin:
         if seed is None:
             yield
             return
-        device = torch.device(self.device)
+        device = self._compute_device()
         cuda = []
         if device.type == "cuda":
             cuda = [device.index if device.index is not None else torch.cuda.current_device()]
@@ -150,6 +190,57 @@ class _ImageEstimatorMixin:
                                owner=self._owner(), argument=argument)
         return data, scan
 
+    # --- device, mixed precision, memory format ------------------------------
+    def _network(self):
+        """``module_`` itself (a distributed wrapper's inner network in subclasses)."""
+        return self.module_
+
+    def _compute_device(self):
+        """The device batches and helper modules go to: ``device`` (or the CPU)."""
+        return torch.device("cpu" if self.device is None else self.device)
+
+    def _autocast(self):
+        """Context of every forward pass: ``torch.autocast`` at ``precision``."""
+        if self.precision is None:
+            return nullcontext()
+        return torch.autocast(self._compute_device().type, dtype=PRECISIONS[self.precision])
+
+    def backward(self, loss):
+        """Backpropagate ``loss``; with ``precision="fp16"`` through the GradScaler.
+
+        Subclasses that write their own ``train_step`` call this instead of
+        ``loss.backward()`` and :meth:`optimizer_step` instead of
+        ``optimizer.step()``, and so inherit loss scaling (and accelerate's
+        backward in :mod:`privlearn.distributed`).
+        """
+        scaler = getattr(self, "grad_scaler_", None)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
+    def optimizer_step(self, *optimizers):
+        """Step ``optimizers`` (skipping steps with inf/NaN gradients under fp16)."""
+        scaler = getattr(self, "grad_scaler_", None)
+        for optimizer in optimizers:
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+        if scaler is not None:
+            scaler.update()
+
+    def _step_optimizer(self, step_fn):
+        if getattr(self, "grad_scaler_", None) is None:
+            return super()._step_optimizer(step_fn)
+        # GradScaler.step takes no closure: run the step, then step every optimizer.
+        step_fn()
+        return self.optimizer_step(*(getattr(self, name + "_") for name in self._optimizers))
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        # fp16 needs loss scaling against gradient underflow; bf16 does not.
+        self.grad_scaler_ = (torch.amp.GradScaler(self._compute_device().type)
+                             if self.precision == "fp16" else None)
+        return self
+
     # --- skorch hooks -------------------------------------------------------
     def _module_kwargs(self):
         spec = getattr(self, "input_spec_", None)
@@ -163,6 +254,8 @@ class _ImageEstimatorMixin:
     def initialize_module(self):
         kwargs = {**self._module_kwargs(), **self.get_params_for("module")}
         self.module_ = self.initialized_instance(self.module, kwargs)
+        if self.channels_last:
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
     def check_data(self, X, y=None):
@@ -170,11 +263,29 @@ class _ImageEstimatorMixin:
         pass
 
     def prepare_batch(self, Xi):
-        """A batch of raw inputs as float32 on ``device`` (uint8 scaled to [0, 1])."""
-        return to_float_batch(Xi, self.device)
+        """A batch of raw inputs as float32 on ``device`` (uint8 scaled to [0, 1]).
+
+        With ``channels_last=True``, image batches come in that memory format.
+        """
+        x = to_float_batch(Xi, self._compute_device())
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def infer(self, x, **fit_params):
-        return self.module_(self.prepare_batch(x), **fit_params)
+        """The module's forward pass under :meth:`_autocast`; float32 outputs."""
+        with self._autocast():
+            output = self.module_(self.prepare_batch(x), **fit_params)
+        return _float32(output)
+
+    def train_step_single(self, batch, **fit_params):
+        # skorch's, with ``self.backward`` (loss scaling) instead of loss.backward().
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_dataset(self, X, y=None):
         """Wrap checked inputs (array or user Dataset) into ``(image, target)`` samples."""
@@ -210,7 +321,7 @@ class _ImageEstimatorMixin:
                 del self.n_features_in_
             if reinitialize:
                 self.initialize()
-                self.module_.normalize.set_statistics(scan.mean, scan.std)
+                self._network().normalize.set_statistics(scan.mean, scan.std)
             else:
                 # Parameters such as `temperature` may have changed since.
                 self._initialize_criterion()
@@ -256,13 +367,18 @@ class _ImageEstimatorMixin:
             dataset = self._inference_dataset(X)
             self._set_training(False)
             for Xi, _ in self.get_iterator(dataset, training=False):
-                outputs.append(self.module_.encode(self.prepare_batch(Xi)).cpu())
+                outputs.append(self._encode_batch(Xi).cpu())
         return torch.cat(outputs).numpy()
+
+    def _encode_batch(self, Xi):
+        """h = f(x) of one batch of raw inputs, in float32."""
+        with self._autocast():
+            return _float32(self._network().encode(self.prepare_batch(Xi)))
 
     @property
     def _n_features_out(self):
         """Size of the representation (for ``get_feature_names_out``)."""
-        return self.module_.feature_dim
+        return self._network().feature_dim
 
 
 def _split_augment_params(params):
@@ -307,6 +423,16 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         ``N×d`` feature inputs use :class:`privlearn.augment.FeatureAugment`
         instead of the default image augmentation.
     device : str, default="cpu"
+        Where the network, the batches, the augmentation and the loss live,
+        e.g. ``"cuda"`` or ``"cuda:1"`` (see :doc:`/scaling`).
+    precision : {None, "bf16", "fp16"}, default=None
+        Mixed precision: forward passes run under ``torch.autocast`` with this
+        dtype (losses in float32); ``"fp16"`` adds a ``torch.amp.GradScaler``.
+        ``"bf16"`` suits recent GPUs (and works on CPU); None is float32.
+    channels_last : bool, default=False
+        Keep the network's weights and the image batches in the
+        ``torch.channels_last`` memory format (faster convolutions on GPUs with
+        tensor cores, especially with ``precision``).
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling and augmentation; with it, two
         fits on CPU give identical models.  The caller's global torch random
@@ -339,6 +465,8 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         Kind and per-sample shape of the inputs the model was fitted on.
     history_ : skorch History
         Per-epoch ``train_loss`` and timing.
+    grad_scaler_ : torch.amp.GradScaler or None
+        The loss scaler when ``precision="fp16"``.
 
     Notes
     -----
@@ -367,6 +495,11 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
     networks go in ``initialize_module`` (after ``super().initialize_module()``;
     ``module_.feature_dim`` is the size of h), extra optimizers in
     ``initialize_optimizer``.  Name new attributes with a trailing underscore.
+    A subclass that replaces ``train_step`` should call ``self.backward(loss)``
+    and ``self.optimizer_step(optimizer)`` rather than ``loss.backward()`` and
+    ``optimizer.step()``, so that fp16 loss scaling and
+    :mod:`privlearn.distributed`'s accelerate backend reach it; forward passes
+    through :meth:`contrastive_step` already run under the chosen precision.
 
     Examples
     --------
@@ -386,7 +519,8 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
 
     def __init__(self, *, backbone="cnn", projection_dim=128, temperature=0.5,
                  max_epochs=100, batch_size=256, lr=1e-3, optimizer=torch.optim.Adam,
-                 augment=SimCLRAugment, device="cpu", random_state=None, train_split=None,
+                 augment=SimCLRAugment, device="cpu", precision=None, channels_last=False,
+                 random_state=None, train_split=None,
                  warm_start=False, verbose=0, callbacks=None, module=ContrastiveNet,
                  criterion=NTXentLoss, iterator_train=DataLoader,
                  iterator_valid=DataLoader, dataset=ImageDataset, **kwargs):
@@ -400,6 +534,8 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         self.projection_dim = projection_dim
         self.temperature = temperature
         self.augment = augment
+        self.precision = precision
+        self.channels_last = channels_last
         self.random_state = random_state
 
     # --- checks and initialisation -----------------------------------------
@@ -431,7 +567,7 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{self._owner()}: invalid `augment` / `augment__*` parameters: "
                              f"{exc}") from exc
-        return augment.to(self.device)
+        return augment.to(self._compute_device())
 
     def initialize_criterion(self):
         kwargs = {"temperature": self.temperature, **self.get_params_for("criterion")}
@@ -507,7 +643,7 @@ class SimCLR(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerM
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         step = self.contrastive_step(batch, training=True, **fit_params)
-        step["loss"].backward()
+        self.backward(step["loss"])
         return step
 
     def validation_step(self, batch, **fit_params):
@@ -539,6 +675,9 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
     lr : float, default=1e-3
     optimizer : torch optimizer class, default=torch.optim.Adam
     device : str, default="cpu"
+    precision : {None, "bf16", "fp16"}, default=None
+    channels_last : bool, default=False
+        As for :class:`SimCLR`: mixed precision and memory format.
     random_state : int, RandomState or None, default=None
         As for :class:`SimCLR`: reproducible fits without touching the global
         random state.
@@ -576,8 +715,9 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
     """
 
     def __init__(self, *, backbone="cnn", max_epochs=100, batch_size=256, lr=1e-3,
-                 optimizer=torch.optim.Adam, device="cpu", random_state=None,
-                 train_split=None, classes=None, warm_start=False, verbose=0,
+                 optimizer=torch.optim.Adam, device="cpu", precision=None,
+                 channels_last=False, random_state=None, train_split=None, classes=None,
+                 warm_start=False, verbose=0,
                  callbacks=None, module=ClassifierNet, criterion=torch.nn.CrossEntropyLoss,
                  iterator_train=DataLoader, iterator_valid=DataLoader, dataset=ImageDataset,
                  **kwargs):
@@ -589,6 +729,8 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
                          callbacks=callbacks, warm_start=warm_start, verbose=verbose,
                          device=device, **kwargs)
         self.backbone = backbone
+        self.precision = precision
+        self.channels_last = channels_last
         self.random_state = random_state
 
     def _module_kwargs(self):
@@ -739,7 +881,7 @@ class InitFromEncoder(Callback):
         for part in ("backbone", "normalize"):
             state = copy.deepcopy(getattr(source, part).state_dict())
             try:
-                getattr(net.module_, part).load_state_dict(state)
+                getattr(net._network(), part).load_state_dict(state)
             except RuntimeError as exc:
                 raise ValueError(f"InitFromEncoder: the encoder's {part} does not fit the "
                                  f"net's (same backbone and input channels needed): {exc}") from exc
