@@ -390,7 +390,8 @@ class AcceleratedTalos(AcceleratedEncoderMixin, Talos):
     module, so not wrapped by the accelerator) is moved to the accelerator's
     device and kept identical on every process: its weights are copied from
     process 0 when training starts, and its gradients are averaged over the
-    processes before each of its steps.
+    processes before each of its steps.  The accelerator's mixed precision may
+    be "bf16" or "no" (not "fp16"), without gradient accumulation.
 
     Examples
     --------
@@ -407,6 +408,19 @@ class AcceleratedTalos(AcceleratedEncoderMixin, Talos):
 
     def __init__(self, *, accelerator, criterion=DistributedNTXentLoss, **talos_params):
         super().__init__(accelerator=accelerator, criterion=criterion, **talos_params)
+
+    def _check_device_options(self):
+        super()._check_device_options()
+        # Talos's train_step calls loss.backward() and optimizer.step() itself,
+        # which bypasses the accelerator's loss scaling and accumulation.
+        if (self.accelerator.mixed_precision == "fp16"
+                or self.accelerator.gradient_accumulation_steps > 1):
+            raise ValueError(
+                "AcceleratedTalos: the accelerator's fp16 mixed precision and gradient "
+                "accumulation are not supported (got mixed_precision="
+                f"{self.accelerator.mixed_precision!r}, gradient_accumulation_steps="
+                f"{self.accelerator.gradient_accumulation_steps}); use "
+                "mixed_precision='bf16' or 'no' and gradient_accumulation_steps=1.")
 
     def _make_adversary(self):
         return super()._make_adversary().to(self._compute_device())

@@ -93,6 +93,18 @@ def test_accelerated_estimators_clone_and_check_their_parameters(digits, acceler
             digits.images[:64])
 
 
+def test_accelerated_talos_refuses_fp16_and_accumulation(digits):
+    from types import SimpleNamespace
+
+    X, s = digits.images[:64], digits.sensitive[:64]
+    for settings in ({"mixed_precision": "fp16", "gradient_accumulation_steps": 1},
+                     {"mixed_precision": "no", "gradient_accumulation_steps": 2}):
+        talos = AcceleratedTalos(accelerator=SimpleNamespace(**settings), **FAST)
+        with pytest.raises(ValueError, match="not supported"):
+            talos.fit(X, sensitive_features=s)
+        assert not talos.initialized_
+
+
 def test_accelerated_simclr_is_quiet_unless_verbose(digits, accelerator, capsys):
     AcceleratedSimCLR(accelerator=accelerator, **FAST).fit(digits.images[:64])
     assert "train_loss" not in capsys.readouterr().out
