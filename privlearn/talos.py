@@ -549,8 +549,10 @@ def privacy_utility_curve(estimator, X, y, sensitive_features, adversary_weights
 def plot_privacy_utility(curve, ax=None):
     """Plot a :func:`privacy_utility_curve`: utility against attack accuracy.
 
-    Each point is one λ (annotated); the dashed line is the attribute's
-    majority-class rate, the accuracy of an attacker that learned nothing.
+    Each point is one λ (annotated at the fresh attacker's points); hollow
+    squares show Talos's own adversary's training accuracy at the same λ; the
+    dashed line is the attribute's majority-class rate, the accuracy of an
+    attacker that learned nothing.
 
     Parameters
     ----------
@@ -581,7 +583,11 @@ def plot_privacy_utility(curve, ax=None):
                             f"privacy_utility_curve; it has no {key!r}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(curve["attack_accuracy"], curve["utility"], "o-")
+    ax.plot(curve["attack_accuracy"], curve["utility"], "o-",
+            label="fresh attacker on frozen embeddings")
+    if "adversary_accuracy" in curve:
+        ax.plot(curve["adversary_accuracy"], curve["utility"], "s--", fillstyle="none",
+                label="Talos's own adversary (training)")
     for weight, x, y in zip(curve["adversary_weight"], curve["attack_accuracy"],
                             curve["utility"]):
         ax.annotate(f"λ={weight:g}", (x, y), textcoords="offset points", xytext=(4, 4))

@@ -222,13 +222,15 @@ def test_large_weight_defeats_the_adversary_on_an_easy_attribute(digits):
     # Attribute: intensity inversion of a random half, independent of the digit and
     # trivially visible.  λ=0 (SimCLR) lets the adversary learn it; λ=10 makes the
     # encoder fool it.  (A fresh attacker is another matter: see docs/talos.rst.)
+    # The adversary's accuracy oscillates under λ=10, so average the last 4 of 8
+    # epochs (seeds 0-4 give 0.30-0.59 there, against 0.99 at λ=0).
     data = add_inversion_attribute(digits, random_state=0)
     X, s = data.images[:384], data.sensitive[:384]
     accuracy = {}
     for weight in (0.0, 10.0):
-        talos = pl.Talos(adversary_weight=weight, max_epochs=6, batch_size=128,
+        talos = pl.Talos(adversary_weight=weight, max_epochs=8, batch_size=128,
                          random_state=0).fit(X, sensitive_features=s)
-        accuracy[weight] = np.mean(talos.history_[-2:, "adversary_acc"])
+        accuracy[weight] = np.mean(talos.history_[-4:, "adversary_acc"])
     assert accuracy[0.0] > 0.9
     assert accuracy[10.0] < accuracy[0.0] - 0.2
 
@@ -254,6 +256,7 @@ def test_privacy_utility_curve_and_plot(digits):
     assert folds.utility_splits.shape == (1, 2)
     ax = plot_privacy_utility(curve)
     assert len(ax.texts) == 2 and "λ=5" in ax.texts[1].get_text()
+    assert len(ax.lines) == 3          # attacker, own adversary, majority rate
 
 
 @pytest.mark.parametrize("kwargs, error", [
