@@ -266,7 +266,7 @@ class Talos(SimCLR):
         params = self.get_params_for("adversary")
         for key in _ADVERSARY_OPTIMIZER_PARAMS:
             params.pop(key, None)
-        return {"in_features": self.module_.feature_dim,
+        return {"in_features": self._network().feature_dim,
                 "n_classes": len(self.sensitive_classes_), **params}
 
     def _make_adversary(self):
@@ -280,7 +280,7 @@ class Talos(SimCLR):
             except (TypeError, ValueError) as exc:
                 raise ValueError("Talos: invalid `adversary` / `adversary__*` parameters: "
                                  f"{exc}") from exc
-        return adversary.to(self.device)
+        return adversary.to(self._compute_device())
 
     def initialize_module(self):
         super().initialize_module()
@@ -380,11 +380,12 @@ class Talos(SimCLR):
         """
         self._set_training(True)
         _, si = unpack_data(batch)
-        s = torch.as_tensor(si, device=self.device).long().repeat(2)  # both views
+        s = torch.as_tensor(si, device=self._compute_device()).long().repeat(2)  # 2 views
         step = self.contrastive_step(batch, training=True, **fit_params)
         h = step["y_pred"][0]
 
-        # (1) the adversary learns the attribute from the (detached) views' h.
+        # (1) the adversary learns the attribute from the (detached) views' h; h is
+        # float32 (``infer`` casts autocast outputs), so no loss scaling is needed.
         self.adversary_optimizer_.zero_grad()
         logits = self.adversary_(h.detach())
         adversary_loss = F.cross_entropy(logits, s)
@@ -404,11 +405,11 @@ class Talos(SimCLR):
             hidden_loss = F.cross_entropy(reversed_logits, s)
             loss = contrastive + hidden_loss
             objective = contrastive.detach() - weight * hidden_loss.detach()
-        loss.backward()
+        self.backward(loss)                     # the encoders' hooks: fp16 loss scaling
         self.notify("on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
                     batch=batch, training=True)
-        self.optimizer_.step()
+        self.optimizer_step(self.optimizer_)
 
         accuracy = (logits.detach().argmax(dim=1) == s).float().mean()
         self.history.record_batch("contrastive_loss", contrastive.item())

@@ -96,6 +96,16 @@ def test_history_logs_adversary_per_epoch(small):
     assert weighted.history_[-1, "train_loss"] < weighted.history_[-1, "contrastive_loss"]
 
 
+def test_fp16_uses_the_encoders_loss_scaling(small):
+    X, _, s = small
+    talos = pl.Talos(**{**FAST, "max_epochs": 2}, precision="fp16").fit(
+        X, sensitive_features=s)
+    # the encoder step goes through SimCLR's backward/optimizer_step hooks
+    assert talos.grad_scaler_ is not None and talos.grad_scaler_.get_scale() > 0
+    assert np.isfinite(talos.transform(X)).all()
+    assert np.isfinite(talos.history_[:, "train_loss"]).all()
+
+
 # --- parameters -------------------------------------------------------------------
 def test_adversary_prefix_params_clone_and_set_params(small):
     X, _, s = small
