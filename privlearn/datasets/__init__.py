@@ -27,6 +27,7 @@ DEFAULT_DATASET = "digits"
 _LOADERS = {
     "digits": ("offline", "load_digits_images", False),
     "fashion-mnist": ("offline", "load_fashion_mnist", False),
+    "fashion-mnist-inverted": ("synthetic", "load_fashion_mnist_inverted", False),
     "cifar10": ("external", "load_cifar10", True),
     "stl10": ("external", "load_stl10", True),
     "celeba": ("external", "load_celeba", True),
