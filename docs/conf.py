@@ -18,7 +18,17 @@ extensions = [
     "numpydoc",
 ]
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+templates_path = ["_templates"]
+# sklearn generates the set_*_request methods and inherits score(); their
+# docstrings refer to sklearn's own glossary, which does not exist here.
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    "exclude-members": ",".join(
+        ["score"] + [f"set_{m}_request" for m in
+                     ("fit", "partial_fit", "predict", "predict_proba", "score",
+                      "transform", "decision_function", "inverse_transform")]),
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
