@@ -129,7 +129,7 @@ def _check_sensitive_features(X, sensitive_features, *, owner):
     values = np.unique(s)
     if len(values) < 2:
         raise ValueError(f"{owner}: `sensitive_features` must hold at least two distinct "
-                         f"values to hide, got only {values.tolist()}.")
+                         f"values to hide, got only one class, {values.tolist()}.")
     return s
 
 

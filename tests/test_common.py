@@ -171,16 +171,8 @@ NO_ITERATION_COUNT = ("max_iter bounds the HopSkipJump iterations of each record
                       "there is no single iteration count to report as n_iter_")
 
 
-TALOS_ONE_VALUE = ("Talos refuses a single attribute value (right), but its message says "
-                   "'at least two distinct values' without sklearn's 'one class' wording "
-                   "(talos.py, to be reworded by its owner)")
-
-
 def _expected_failed_checks(estimator):
-    if isinstance(estimator, Talos):
-        return {"check_no_attributes_set_in_init": SKORCH_INIT,
-                "check_fit2d_1sample": TALOS_ONE_VALUE}
-    if isinstance(estimator, (pl.SimCLR, pl.SupervisedClassifier)):
+    if isinstance(estimator, (Talos, pl.SimCLR, pl.SupervisedClassifier)):
         return {"check_no_attributes_set_in_init": SKORCH_INIT}
     if isinstance(estimator, (MembershipInference, LabelOnlyMembershipInference)):
         failures = {name: MEMBERSHIP_IS_0_1 for name in (
