@@ -37,7 +37,7 @@ BACKBONES = ("cnn", "resnet18", "resnet50", "mobilenet_v2")
 FAMILIES = ("contrastive", "supervised", "talos")
 
 # Budgets.  The same budget is used for every model family.
-_DEFAULT = dict(epochs=60, n_per_part=None, label_only_records=150,
+_DEFAULT = dict(epochs=100, n_per_part=None, label_only_records=150,
                 label_only_max_iter=5, talos_weights=(0.5, 1.0, 2.0))
 _QUICK = dict(epochs=15, n_per_part=300, label_only_records=60,
               label_only_max_iter=3, talos_weights=(1.0,))
@@ -325,7 +325,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
         Folder of the data set's files (user data sets).
     backbone : {"cnn", "resnet18", "resnet50", "mobilenet_v2"}, default="cnn"
     epochs : int, optional
-        Training epochs of every model (same for every family).  Default 60, or 15
+        Training epochs of every model (same for every family).  Default 100, or 15
         with ``quick=True``.
     batch_size, device, seed
         Training batch size, torch device, and the seed of every random choice.

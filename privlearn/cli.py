@@ -42,7 +42,7 @@ def build_parser():
     audit.add_argument("--backbone", default="cnn", choices=BACKBONES,
                        help="encoder network (default: %(default)s)")
     audit.add_argument("--epochs", type=int, default=None,
-                       help="training epochs of every model (default: 60; 15 with --quick)")
+                       help="training epochs of every model (default: 100; 15 with --quick)")
     audit.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
     audit.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     audit.add_argument("--seed", type=int, default=0, help="default: %(default)s")

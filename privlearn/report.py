@@ -86,7 +86,8 @@ def _findings(results):
         c_mia = mia.get("contrastive", {}).get("nn", {}).get("accuracy")
         t_mia = mia.get("talos", {}).get("nn", {}).get("accuracy")
         verdict = "holds" if ta < ca else "does NOT hold at this budget"
-        text = (f"- Talos lowers attribute inference: {_f(ca)} → {_f(ta)} — **{verdict}**; "
+        text = (f"- Talos lowers attribute inference: {_f(ca)} → {_f(ta)} (a change of "
+                f"{_f(ta - ca)} against a fresh MLP attacker) — **{verdict}**; "
                 f"utility {_f(cu)} → {_f(tu)}")
         if c_mia is not None and t_mia is not None:
             text += f"; NN membership inference {_f(c_mia)} → {_f(t_mia)}"
@@ -162,7 +163,9 @@ def write_report(results, curves, out):
     if results["membership"]:
         md += ["## Membership inference (shadow-model protocol)", "",
                "Attack models are fitted on the shadow model's members and non-members and "
-               "evaluated on the target's (balanced: 50% members).", ""]
+               "evaluated on the target's (balanced: 50% members). With n non-members, "
+               "a false-positive rate below 1/n cannot be resolved: TPR at 0.1% FPR is "
+               "only meaningful with at least 1,000 non-members.", ""]
         for metric, title in (("accuracy", "Accuracy"), ("roc_auc", "ROC AUC"),
                               ("tpr_at_1%_fpr", "TPR at 1% FPR"),
                               ("tpr_at_0.1%_fpr", "TPR at 0.1% FPR")):
