@@ -64,12 +64,13 @@ class AuditConfig:
     label_only_records: int = _DEFAULT["label_only_records"]
     label_only_max_iter: int = _DEFAULT["label_only_max_iter"]
     quick: bool = False
+    n_jobs: int = 1
     extra: dict = field(default_factory=dict)
 
     def key(self):
-        """Short hash of the configuration (device excluded: it does not change
-        what is trained, only where)."""
-        payload = {k: v for k, v in asdict(self).items() if k != "device"}
+        """Short hash of the configuration (device and n_jobs excluded: they do
+        not change what is trained, only where)."""
+        payload = {k: v for k, v in asdict(self).items() if k not in ("device", "n_jobs")}
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -81,6 +82,8 @@ def _check_config(cfg: AuditConfig):
                          f"{', '.join(_datasets.available())}")
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {cfg.backbone!r}; valid: {', '.join(BACKBONES)}")
+    if not isinstance(cfg.n_jobs, (int, np.integer)) or cfg.n_jobs == 0 or cfg.n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1, got {cfg.n_jobs!r}")
     for name in ("epochs", "batch_size", "label_only_records", "label_only_max_iter"):
         value = getattr(cfg, name)
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -241,6 +244,17 @@ def _fit(model, family, part, epochs):
     return model
 
 
+def _train_job(cfg, family, part, seed, weight, path):
+    """Train one model in a worker process and checkpoint it (``n_jobs != 1``)."""
+    started = time.perf_counter()
+    model = _make_model(family, cfg, seed=seed, callbacks=None, adversary_weight=weight)
+    _fit(model, family, part, cfg.epochs)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump(model, tmp)
+    os.replace(tmp, path)
+    return round(time.perf_counter() - started, 2)
+
+
 def _accuracy(model, part):
     return float(np.mean(model.predict(part.images) == part.target))
 
@@ -314,7 +328,8 @@ def _versions():
 
 def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", epochs=None,
               batch_size=128, device="cpu", seed=0, out="audit-report", attacks=None,
-              quick=False, n_per_part=None, image_size=None, progress=True, **options):
+              quick=False, n_per_part=None, image_size=None, progress=True, n_jobs=1,
+              **options):
     """Run the paper's protocol on one data set and write a report.
 
     Parameters
@@ -342,6 +357,12 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
         Resize images to ``image_size`` pixels square when loading.
     progress : bool, default=True
         Show a progress bar over the stages and training epochs.
+    n_jobs : int, default=1
+        Train the targets, shadows and λ-sweep models in this many processes
+        (joblib; ``-1``: all cores).  Seeds are the same as with ``n_jobs=1``, but
+        workers run torch with fewer threads, which changes floating-point summation
+        order, so numbers can differ slightly.  Only ``n_jobs=1`` shows per-epoch
+        bars.  On a 2-core machine with the small default models it is not faster.
     **options
         Advanced :class:`AuditConfig` fields (``temperature``, ``lr``,
         ``talos_weight``, ``talos_weights``, ``label_only_records``, ...).
@@ -364,7 +385,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
         device=device, seed=seed,
         attacks=tuple(ATTACKS if attacks is None else attacks),
         n_per_part=budget["n_per_part"] if n_per_part is None else n_per_part,
-        image_size=image_size, quick=quick,
+        image_size=image_size, quick=quick, n_jobs=n_jobs,
         label_only_records=options.pop("label_only_records", budget["label_only_records"]),
         label_only_max_iter=options.pop("label_only_max_iter", budget["label_only_max_iter"]),
         talos_weights=tuple(options.pop("talos_weights", budget["talos_weights"])),
@@ -397,7 +418,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
     models, timings = {}, {}
 
     def train(family, role, part, seed_offset, weight=None):
-        name = f"{family}-{role}" if weight is None else f"talos-{weight:g}-{role}"
+        name = model_name(family, role, weight)
         label = name
         progress_.stage(f"training {label}")
         t0 = time.perf_counter()
@@ -409,11 +430,31 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
             return _fit(model, family, part, cfg.epochs)
 
         model, resumed = store.get_or_compute(name, compute)
-        timings[name] = 0.0 if resumed else round(time.perf_counter() - t0, 2)
+        timings[name] = parallel_seconds.get(
+            name, 0.0 if resumed else round(time.perf_counter() - t0, 2))
         progress_.done(f"{label}: {'resumed' if resumed else f'{timings[name]:.0f}s'}")
         return model
 
+    def model_name(family, role, weight=None):
+        return f"{family}-{role}" if weight is None else f"talos-{weight:g}-{role}"
+
     try:
+        if cfg.n_jobs != 1:
+            # Independent fits: train the missing ones in parallel, then the
+            # sequential pass below finds them checkpointed.
+            jobs = [(f, r, parts[f"{r}_train"], 2 * i + (r == "shadow"), None)
+                    for i, f in enumerate(families) for r in ("target", "shadow")]
+            jobs += [("talos", "target", parts.target_train, 100, w) for w in sweep]
+            jobs = [j for j in jobs if not store.has(model_name(j[0], j[1], j[4]))]
+            progress_.stage(f"training {len(jobs)} models in parallel")
+            seconds = joblib.Parallel(n_jobs=cfg.n_jobs)(
+                joblib.delayed(_train_job)(
+                    cfg, f, part, cfg.seed + offset,
+                    cfg.talos_weight if w is None else w, store.path(model_name(f, r, w)))
+                for f, r, part, offset, w in jobs)
+            parallel_seconds = {model_name(j[0], j[1], j[4]): t for j, t in zip(jobs, seconds)}
+        else:
+            parallel_seconds = {}
         for offset, family in enumerate(families):
             models[family] = {
                 "target": train(family, "target", parts.target_train, 2 * offset),

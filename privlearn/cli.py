@@ -52,6 +52,8 @@ def build_parser():
     audit.add_argument("--n-per-part", type=int, default=None,
                        help="samples in each of the four parts (default: as many as possible)")
     audit.add_argument("--image-size", type=int, default=None, help="resize images when loading")
+    audit.add_argument("--n-jobs", type=int, default=1,
+                       help="train models in this many processes (-1: all cores; default: 1)")
     audit.add_argument("--quick", action="store_true", help="a small budget for a first look")
     audit.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
@@ -74,7 +76,7 @@ def _audit(args, parser):
             args.dataset, root=args.root, backbone=args.backbone, epochs=args.epochs,
             batch_size=args.batch_size, device=args.device, seed=args.seed, out=args.out,
             attacks=args.attacks, quick=args.quick, n_per_part=args.n_per_part,
-            image_size=args.image_size, progress=not args.no_progress)
+            image_size=args.image_size, progress=not args.no_progress, n_jobs=args.n_jobs)
     except KeyboardInterrupt:
         print(f"\nprivlearn audit: interrupted. Finished models are checkpointed under "
               f"{args.out}/checkpoints; rerun the same command to resume.", file=sys.stderr)

@@ -89,3 +89,25 @@ def test_cli_subset_of_attacks_prints_summary(tmp_path, capsys):
                    "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "Fashion-MNIST files" in err and "Traceback" not in err
+
+
+def test_parallel_training_checkpoints_every_model(tmp_path, monkeypatch):
+    import privlearn.audit as audit
+
+    results = run_audit(out=tmp_path, attacks=["confidence"], n_jobs=2,
+                        **{**TINY, "n_per_part": 24})
+    assert set(results["train_seconds"]) == {
+        f"{f}-{r}" for f in ("contrastive", "supervised", "talos") for r in ("target", "shadow")}
+    assert all(t > 0 for t in results["train_seconds"].values())
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a model trained in parallel was retrained")
+
+    monkeypatch.setattr(audit, "_fit", boom)
+    again = run_audit(out=tmp_path, attacks=["confidence"], **{**TINY, "n_per_part": 24})
+    assert again["membership"] == results["membership"]
+
+
+def test_bad_n_jobs_is_refused_before_work(tmp_path):
+    with pytest.raises(ValueError, match="n_jobs"):
+        run_audit(out=tmp_path, n_jobs=0, **TINY)
