@@ -77,9 +77,11 @@ class AuditConfig:
 
 def _check_config(cfg: AuditConfig):
     """Validate everything before any work starts; raise ValueError/TypeError."""
-    if cfg.dataset.lower().replace("_", "-") not in _datasets.available():
+    try:
+        _datasets.resolve_name(cfg.dataset)  # the loader's own name folding and aliases
+    except (TypeError, ValueError):
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid: "
-                         f"{', '.join(_datasets.available())}")
+                         f"{', '.join(_datasets.available())}") from None
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {cfg.backbone!r}; valid: {', '.join(BACKBONES)}")
     if not isinstance(cfg.n_jobs, (int, np.integer)) or cfg.n_jobs == 0 or cfg.n_jobs < -1:
@@ -244,14 +246,11 @@ def _fit(model, family, part, epochs):
     return model
 
 
-def _train_job(cfg, family, part, seed, weight, path):
+def _train_job(cfg, family, part, seed, weight, store, name):
     """Train one model in a worker process and checkpoint it (``n_jobs != 1``)."""
     started = time.perf_counter()
     model = _make_model(family, cfg, seed=seed, callbacks=None, adversary_weight=weight)
-    _fit(model, family, part, cfg.epochs)
-    tmp = path.with_suffix(".tmp")
-    joblib.dump(model, tmp)
-    os.replace(tmp, path)
+    store.save(name, _fit(model, family, part, cfg.epochs))
     return round(time.perf_counter() - started, 2)
 
 
@@ -265,14 +264,31 @@ def _frozen(model):
     return FrozenEstimator(model)
 
 
-def _membership(cfg, attack, target, shadow, parts, rng_seed):
+def _attack_sets(parts, has_attribute):
+    """The records every attack uses, built once from the split.
+
+    Membership: the shadow's records (to fit attacks) and the target's (to evaluate).
+    Attribute inference: the attacker's auxiliary data are the shadow parts; the
+    victims are the target's training records.
+    """
+    from sklearn.utils import Bunch
+
+    sets = Bunch(shadow=_datasets.membership_set(parts.shadow_train, parts.shadow_test),
+                 eval=_datasets.membership_set(parts.target_train, parts.target_test))
+    if has_attribute:
+        sets.aux = (np.concatenate([parts.shadow_train.images, parts.shadow_test.images]),
+                    np.concatenate([parts.shadow_train.sensitive, parts.shadow_test.sensitive]))
+        sets.victims = (parts.target_train.images, parts.target_train.sensitive)
+    return sets
+
+
+def _membership(cfg, attack, target, shadow, sets, rng_seed):
     """Run one membership attack in the shadow protocol; return scores and report."""
     from . import metrics
     from .attacks.label_only import LabelOnlyMembershipInference
     from .attacks.membership import MembershipInference
 
-    X_shadow, m_shadow = _datasets.membership_set(parts.shadow_train, parts.shadow_test)
-    X_eval, m_eval = _datasets.membership_set(parts.target_train, parts.target_test)
+    (X_shadow, m_shadow), (X_eval, m_eval) = sets.shadow, sets.eval
     if attack == "label_only":
         # HopSkipJump costs many queries per record: attack a balanced subsample.
         rng = np.random.default_rng(rng_seed)
@@ -299,16 +315,14 @@ def _membership(cfg, attack, target, shadow, parts, rng_seed):
     return {"report": report, "membership": m_eval, "scores": scores}
 
 
-def _attribute(target, parts, seed):
-    """Attribute inference: auxiliary data = the shadow parts, victims = target_train."""
+def _attribute(target, sets, seed):
+    """Attribute inference: fit on the auxiliary data, score on the victims."""
     from .attacks.attribute import AttributeInference
 
-    aux_images = np.concatenate([parts.shadow_train.images, parts.shadow_test.images])
-    aux_attr = np.concatenate([parts.shadow_train.sensitive, parts.shadow_test.sensitive])
     attack = AttributeInference(target=_frozen(target), random_state=seed)
-    attack.fit(aux_images, aux_attr)
-    accuracy = float(attack.score(parts.target_train.images, parts.target_train.sensitive))
-    counts = np.bincount(parts.target_train.sensitive)
+    attack.fit(*sets.aux)
+    accuracy = float(attack.score(*sets.victims))
+    counts = np.bincount(sets.victims[1])
     return {"accuracy": accuracy, "majority_baseline": float(counts.max() / counts.sum())}
 
 
@@ -404,6 +418,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
         data, n_per_part=None if cfg.n_per_part is None else min(cfg.n_per_part, n_full),
         random_state=cfg.seed)
     has_attribute = data.sensitive is not None
+    sets = _attack_sets(parts, has_attribute)
     families = [f for f in FAMILIES if f != "talos" or has_attribute]
     membership_attacks = [a for a in cfg.attacks if a in MEMBERSHIP_ATTACKS]
     run_attribute = "attribute" in cfg.attacks and has_attribute
@@ -418,8 +433,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
     models, timings = {}, {}
 
     def train(family, role, part, seed_offset, weight=None):
-        name = model_name(family, role, weight)
-        label = name
+        name = label = model_name(family, role, weight)
         progress_.stage(f"training {label}")
         t0 = time.perf_counter()
 
@@ -450,7 +464,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
             seconds = joblib.Parallel(n_jobs=cfg.n_jobs)(
                 joblib.delayed(_train_job)(
                     cfg, f, part, cfg.seed + offset,
-                    cfg.talos_weight if w is None else w, store.path(model_name(f, r, w)))
+                    cfg.talos_weight if w is None else w, store, model_name(f, r, w))
                 for f, r, part, offset, w in jobs)
             parallel_seconds = {model_name(j[0], j[1], j[4]): t for j, t in zip(jobs, seconds)}
         else:
@@ -470,12 +484,12 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
             for attack in membership_attacks:
                 result, _ = store.get_or_compute(
                     f"attack-{family}-{attack}",
-                    lambda: _membership(cfg, attack, target, shadow, parts, cfg.seed))
+                    lambda: _membership(cfg, attack, target, shadow, sets, cfg.seed))
                 membership[family][attack] = result["report"]
                 curves.setdefault(attack, {})[family] = (result["membership"], result["scores"])
             if run_attribute:
                 attribute[family], _ = store.get_or_compute(
-                    f"attribute-{family}", lambda: _attribute(target, parts, cfg.seed))
+                    f"attribute-{family}", lambda: _attribute(target, sets, cfg.seed))
             progress_.done()
 
         tradeoff = []
@@ -490,7 +504,7 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
                 target = models[key]["target"]
                 acc = utility[key]["test_accuracy"] if key in utility else _accuracy(target, parts.target_test)
                 leak, _ = store.get_or_compute(f"attribute-{key}",
-                                               lambda: _attribute(target, parts, cfg.seed))
+                                               lambda: _attribute(target, sets, cfg.seed))
                 tradeoff.append({"adversary_weight": weight, "model": key,
                                  "test_accuracy": acc,
                                  "attribute_inference": leak["accuracy"]})

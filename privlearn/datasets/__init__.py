@@ -17,7 +17,7 @@ from importlib import import_module
 from ._base import make_bunch, resize_uint8, subset
 from .splits import PARTS, membership_set, paper_split
 
-__all__ = ["load", "available", "paper_split", "membership_set", "subset",
+__all__ = ["load", "available", "resolve_name", "paper_split", "membership_set", "subset",
            "make_bunch", "resize_uint8", "PARTS", "DEFAULT_DATASET"]
 
 #: The embedded default data set: runs offline everywhere.
@@ -39,6 +39,22 @@ _LOADERS = {
 def available():
     """Names accepted by :func:`load`."""
     return list(_LOADERS)
+
+
+def resolve_name(name):
+    """The canonical data-set name for ``name`` (case, ``_`` and aliases folded).
+
+    Raises ``TypeError``/``ValueError`` naming the known data sets otherwise.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"load: `name` must be a str, one of {available()}, got {name!r}")
+    key = name.lower().replace("_", "-")
+    if key in ("fashionmnist", "fmnist"):
+        key = "fashion-mnist"
+    if key not in _LOADERS:
+        raise ValueError(f"load: unknown data set {name!r}; known data sets are "
+                         f"{', '.join(available())}.")
+    return key
 
 
 def load(name, root=None, **kwargs):
@@ -69,14 +85,7 @@ def load(name, root=None, **kwargs):
     >>> data.images.shape, data.images.dtype.name
     ((1797, 1, 8, 8), 'uint8')
     """
-    if not isinstance(name, str):
-        raise TypeError(f"load: `name` must be a str, one of {available()}, got {name!r}")
-    key = name.lower().replace("_", "-")
-    if key in ("fashionmnist", "fmnist"):
-        key = "fashion-mnist"
-    if key not in _LOADERS:
-        raise ValueError(f"load: unknown data set {name!r}; known data sets are "
-                         f"{', '.join(available())}.")
+    key = resolve_name(name)
     module, function, needs_root = _LOADERS[key]
     if needs_root and root is None:
         raise ValueError(

@@ -47,6 +47,15 @@ def subset(data, indices):
     return out
 
 
+def check_image_size(image_size):
+    """Raise ``ValueError`` unless ``image_size`` is an integer >= 2 or None."""
+    if image_size is None:
+        return
+    if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
+            or image_size < 2):
+        raise ValueError(f"`image_size` must be an integer >= 2 or None, got {image_size!r}")
+
+
 def resize_uint8(images, size, batch_size=2048):
     """Resize ``uint8`` N×C×H×W images to ``size``×``size`` (bilinear, antialiased).
 
@@ -55,10 +64,9 @@ def resize_uint8(images, size, batch_size=2048):
     import torch
     import torch.nn.functional as F
 
+    check_image_size(size)
     if size is None or images.shape[-2:] == (size, size):
         return images
-    if not isinstance(size, (int, np.integer)) or size < 2:
-        raise ValueError(f"image_size must be an integer >= 2 or None, got {size!r}")
     out = np.empty(images.shape[:2] + (size, size), dtype=np.uint8)
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(images[start:start + batch_size]).float()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import hwc_to_chw, make_bunch, resize_uint8
+from ._base import check_image_size, hwc_to_chw, make_bunch, resize_uint8
 
 __all__ = ["load_cifar10", "load_stl10", "load_celeba", "load_utkface", "load_places",
            "CELEBA_ATTRIBUTES", "UTKFACE_RACES", "UTKFACE_GENDERS", "UTKFACE_AGE_BINS",
@@ -81,14 +81,6 @@ _PLACES_HOWTO = (
 def _check_choice(argument, value, choices):
     if value not in choices:
         raise ValueError(f"`{argument}` must be one of {list(choices)}, got {value!r}")
-
-
-def _check_image_size(image_size):
-    if image_size is None:
-        return
-    if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
-            or image_size < 2):
-        raise ValueError(f"`image_size` must be an integer >= 2 or None, got {image_size!r}")
 
 
 def _check_max_samples(max_samples):
@@ -232,7 +224,7 @@ def load_cifar10(root, *, split="all", image_size=None, download=False):
     from torchvision.datasets import CIFAR10
 
     _check_choice("split", split, ("all", "train", "test"))
-    _check_image_size(image_size)
+    check_image_size(image_size)
     root = _root(root)
     base = root / CIFAR10.base_folder
     if not download:
@@ -294,7 +286,7 @@ def load_stl10(root, *, split="train", image_size=None, download=False):
     from torchvision.datasets import STL10
 
     _check_choice("split", split, ("train", "test", "all", "unlabeled", "train+unlabeled"))
-    _check_image_size(image_size)
+    check_image_size(image_size)
     root = _root(root)
     base = root / STL10.base_folder
     if not download:
@@ -377,7 +369,7 @@ def load_celeba(root, *, target_attr="Smiling", sensitive_attr="Male", split="al
     _check_celeba_attribute("target_attr", target_attr, allow_none=False)
     _check_celeba_attribute("sensitive_attr", sensitive_attr, allow_none=True)
     _check_choice("split", split, ("all", "train", "valid", "test"))
-    _check_image_size(image_size)
+    check_image_size(image_size)
     _check_max_samples(max_samples)
     root = _root(root)
     base = root / CelebA.base_folder
@@ -472,7 +464,7 @@ def load_utkface(root, *, task="gender", sensitive="race", image_size=64,
     _check_choice("sensitive", sensitive, kinds + (None,))
     if sensitive == task:
         raise ValueError(f"`sensitive` must differ from `task`, both are {task!r}")
-    _check_image_size(image_size)
+    check_image_size(image_size)
     _check_max_samples(max_samples)
     root = _root(root)
     _require([root], "UTKFace", _UTKFACE_HOWTO)
@@ -600,7 +592,7 @@ def load_places(root, *, index="index.txt", image_dir=None, sensitive="auto", cl
     if not (sensitive is None or isinstance(sensitive, (str, os.PathLike))):
         raise TypeError("`sensitive` must be 'auto', 'column', None or a file name, "
                         f"got {sensitive!r}")
-    _check_image_size(image_size)
+    check_image_size(image_size)
     _check_max_samples(max_samples)
     root = _root(root)
     index_path = root / index

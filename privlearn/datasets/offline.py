@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import make_bunch, resize_uint8
+from ._base import check_image_size, make_bunch, resize_uint8
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts its files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -91,6 +91,7 @@ def load_fashion_mnist(root=None, *, split="all", task="fine", image_size=None,
     ``task="coarse"``: four groups (tops, bottoms & dresses, footwear, bags) as the
     task and the fine class as the sensitive attribute.
     """
+    check_image_size(image_size)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     if task not in ("fine", "coarse"):
