@@ -20,39 +20,66 @@ FASHION_COARSE = {"tops": [0, 2, 4, 6], "bottoms & dresses": [1, 3],
                   "footwear": [5, 7, 9], "bags": [8]}
 
 
-def load_digits_images(*, task="parity", image_size=None):
+def load_digits_images(*, task="parity", attribute=None, image_size=None):
     """scikit-learn's bundled 8×8 digits (1,797 images) as a privlearn Bunch.
 
-    ``task="parity"`` (default): the target is the digit's parity (0 even, 1 odd)
-    and the sensitive attribute is the digit itself — a model for the task need
-    not keep the digit, but a contrastive representation does.
-    ``task="digit"``: the target is the digit and the attribute is its parity.
+    Parameters
+    ----------
+    task : {"parity", "digit"}, default="parity"
+        ``"parity"``: the target is the digit's parity (0 even, 1 odd).
+        ``"digit"``: the target is the digit itself.
+    attribute : {"digit", "magnitude", "parity"} or None, default=None
+        The sensitive attribute. ``None`` picks the historical pairing: the digit
+        for ``task="parity"``, the parity for ``task="digit"``.
+
+        - ``"digit"`` (with ``task="parity"``): the attribute *determines* the
+          task, so any model that solves the task must keep part of it.
+        - ``"magnitude"`` (with ``task="parity"``): low (0–4) or high (5–9).
+          Every task value holds both attribute values (even: 0,2,4 | 6,8;
+          odd: 1,3 | 5,7,9), as gender and race in UTKFace: a model can solve the
+          task without keeping the attribute, so its leakage is a real choice
+          of the representation.
+        - ``"parity"`` (with ``task="digit"``).
+    image_size : int or None
+        Resize to ``image_size × image_size`` (default: keep 8×8).
+
     Pixel values 0–16 are scaled to ``uint8`` 0–255.
+
+    Examples
+    --------
+    >>> from privlearn.datasets.offline import load_digits_images
+    >>> data = load_digits_images(attribute="magnitude")
+    >>> data.sensitive_names
+    ['low (0-4)', 'high (5-9)']
     """
     from sklearn.datasets import load_digits
 
+    if task not in ("parity", "digit"):
+        raise ValueError(f"task must be 'parity' or 'digit' for digits, got {task!r}")
+    allowed = {"parity": ("digit", "magnitude"), "digit": ("parity", "magnitude")}[task]
+    if attribute is None:
+        attribute = allowed[0]
+    if attribute not in allowed:
+        raise ValueError(f"attribute must be one of {list(allowed)} for digits with "
+                         f"task={task!r}, got {attribute!r}")
     raw = load_digits()
     images = np.rint(raw.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     images = resize_uint8(images, image_size)
     digit = raw.target.astype(np.int64)
-    parity = digit % 2
-    digit_names = [str(d) for d in range(10)]
-    parity_names = ["even", "odd"]
-    description = (
-        "scikit-learn's handwritten digits (1,797 grey 8×8 images). "
-        + ("Task: parity of the digit; sensitive attribute: the digit."
-           if task == "parity" else
-           "Task: the digit; sensitive attribute: its parity.")
-    )
-    if task == "parity":
-        return make_bunch(images, parity, digit, target_names=parity_names,
-                          sensitive_names=digit_names, description=description,
-                          name="digits")
-    if task == "digit":
-        return make_bunch(images, digit, parity, target_names=digit_names,
-                          sensitive_names=parity_names, description=description,
-                          name="digits")
-    raise ValueError(f"task must be 'parity' or 'digit' for digits, got {task!r}")
+    columns = {
+        "digit": (digit, [str(d) for d in range(10)], "the digit"),
+        "parity": (digit % 2, ["even", "odd"], "the digit's parity"),
+        "magnitude": ((digit >= 5).astype(np.int64), ["low (0-4)", "high (5-9)"],
+                      "the digit's magnitude, low (0-4) or high (5-9)"),
+    }
+    target, target_names, task_words = columns[task]
+    sensitive, sensitive_names, attribute_words = columns[attribute]
+    description = (f"scikit-learn's handwritten digits (1,797 grey 8×8 images). "
+                   f"Task: {task_words}; "
+                   f"sensitive attribute: {attribute_words}.")
+    return make_bunch(images, target, sensitive, target_names=target_names,
+                      sensitive_names=sensitive_names, description=description,
+                      name="digits")
 
 
 def _read_idx(path):
