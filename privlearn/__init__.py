@@ -21,6 +21,7 @@ _LAZY = {
     "SimCLR": "encoders",
     "SupervisedClassifier": "encoders",
     "Talos": "talos",
+    "LinearConceptEraser": "erasure",
     "MembershipInference": "attacks.membership",
     "LabelOnlyMembershipInference": "attacks.label_only",
     "AttributeInference": "attacks.attribute",
