@@ -1,2 +1,9 @@
-"""Privacy attacks: membership inference (NN, metric-based, label-only) and
-attribute inference."""
+"""Privacy attacks: membership inference (NN, metric-based, label-only, LiRA, RMIA,
+EncoderMI) and attribute inference."""
+
+from ._reference import ReferenceModels
+from .encoder_membership import EncoderMembershipInference
+from .lira import LiRA
+from .rmia import RMIA
+
+__all__ = ["ReferenceModels", "LiRA", "RMIA", "EncoderMembershipInference"]
