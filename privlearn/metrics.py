@@ -8,10 +8,14 @@ non-members are wrongly called members.  The scorers below plug into
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.metrics import (RocCurveDisplay, accuracy_score, balanced_accuracy_score,
                              f1_score, make_scorer, precision_score, recall_score,
                              roc_auc_score, roc_curve)
+
+from .records import as_array, missing_mask
 
 __all__ = ["attack_report", "tpr_at_fpr", "attack_advantage", "make_tpr_at_fpr_scorer",
            "tpr_at_1pct_fpr_scorer", "tpr_at_01pct_fpr_scorer", "advantage_scorer",
@@ -19,8 +23,9 @@ __all__ = ["attack_report", "tpr_at_fpr", "attack_advantage", "make_tpr_at_fpr_s
 
 
 def _check_binary(membership, scores, *, argument="membership", name="scores"):
-    membership = np.asarray(membership)
-    scores = np.asarray(scores)
+    """Membership (0/1, both present) and finite scores, as int64 and float64."""
+    membership = as_array(membership)
+    scores = as_array(scores)
     if membership.ndim != 1:
         raise ValueError(f"`{argument}` must be 1-D, got shape {membership.shape}")
     if scores.ndim == 2 and scores.shape[1] == 2:
@@ -31,15 +36,40 @@ def _check_binary(membership, scores, *, argument="membership", name="scores"):
     if len(membership) != len(scores):
         raise ValueError(f"`{argument}` has {len(membership)} entries but `{name}` has "
                          f"{len(scores)}; they must have the same length")
-    values = np.unique(membership)
-    if membership.dtype.kind not in "biuf" or not np.isin(values, [0, 1]).all():
+    missing = missing_mask(membership)
+    if missing.any():
+        raise ValueError(f"`{argument}` contains {int(missing.sum())} missing value(s) "
+                         "(NaN, None or pandas NA); it must hold 1 for members and 0 "
+                         "for non-members")
+    try:
+        values = np.unique(membership)
+        valid = membership.dtype.kind in "biufO" and np.isin(values, [0, 1]).all()
+    except TypeError:                      # a mix of types that cannot be compared
+        values, valid = np.unique(membership.astype(str)), False
+    if not valid:
         raise ValueError(f"`{argument}` must hold 1 for members and 0 for non-members, "
                          f"got values {values[:10].tolist()}")
     if len(values) < 2:
         raise ValueError(f"`{argument}` must hold both members (1) and non-members (0)")
-    if not np.isfinite(scores.astype(np.float64)).all():
+    if missing_mask(scores).any():
+        raise ValueError(f"`{name}` must be finite, got missing values (NaN, None or "
+                         "pandas NA)")
+    try:
+        scores = scores.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must hold numbers (membership scores), got dtype "
+                        f"{scores.dtype}") from None
+    if scores.dtype.kind != "f" or not np.isfinite(scores).all():
         raise ValueError(f"`{name}` must be finite")
-    return membership.astype(np.int64), scores.astype(np.float64)
+    return membership.astype(np.int64), scores
+
+
+def _check_rate(value, argument):
+    """A false-positive rate: a real number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"`{argument}` must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def tpr_at_fpr(y_true, y_score, fpr=0.01):
@@ -64,8 +94,7 @@ def tpr_at_fpr(y_true, y_score, fpr=0.01):
     >>> tpr_at_fpr([0, 0, 1, 1], [0.1, 0.6, 0.7, 0.4], fpr=0.0)
     0.5
     """
-    if not 0.0 <= float(fpr) <= 1.0:
-        raise ValueError(f"`fpr` must be in [0, 1], got {fpr!r}")
+    fpr = _check_rate(fpr, "fpr")
     y_true, y_score = _check_binary(y_true, y_score, argument="y_true", name="y_score")
     fprs, tprs, _ = roc_curve(y_true, y_score, drop_intermediate=False)
     return float(tprs[fprs <= fpr].max())
@@ -118,14 +147,18 @@ def attack_report(membership, scores, *, threshold=0.5, predictions=None):
     (0.75, 1.0, 1.0)
     """
     membership, scores = _check_binary(membership, scores)
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
+            or not np.isfinite(threshold):
+        raise ValueError(f"`threshold` must be a finite number, got {threshold!r}")
     if predictions is None:
         predictions = (scores >= threshold).astype(np.int64)
     else:
-        predictions = np.asarray(predictions)
+        predictions = as_array(predictions)
         if predictions.shape != membership.shape:
             raise ValueError(f"`predictions` must have shape {membership.shape} like "
                              f"`membership`, got {predictions.shape}")
-        if not np.isin(np.unique(predictions), [0, 1]).all():
+        if predictions.dtype.kind not in "biuf" or missing_mask(predictions).any() \
+                or not np.isin(np.unique(predictions), [0, 1]).all():
             raise ValueError("`predictions` must hold 0/1 membership predictions; pass "
                              "continuous scores as `scores`")
     return {
@@ -158,8 +191,7 @@ def make_tpr_at_fpr_scorer(fpr):
     >>> scores.shape
     (3,)
     """
-    if not 0.0 <= float(fpr) <= 1.0:
-        raise ValueError(f"`fpr` must be in [0, 1], got {fpr!r}")
+    fpr = _check_rate(fpr, "fpr")
     return make_scorer(tpr_at_fpr, response_method=("decision_function", "predict_proba"),
                        fpr=fpr)
 

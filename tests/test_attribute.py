@@ -171,7 +171,8 @@ def test_missing_or_wrong_attribute_is_refused_before_training(digits_parts,
     _bad(t, aux.images, None, ValueError, r"`y` is required")
     _bad(t, aux.images, aux.sensitive[:3], ValueError, rf"3 values but X has {len(aux.images)}")
     _bad(t, aux.images, np.full(len(aux.images), 7), ValueError, r"at least two distinct.*\[7\]")
-    _bad(t, aux.images, np.linspace(0, 1, len(aux.images)), ValueError, r"[Uu]nknown label")
+    _bad(t, aux.images, np.linspace(0, 1, len(aux.images)), ValueError,
+         r"`y` must hold class labels.*Unknown label type: continuous")
 
 
 def test_unusable_targets_are_refused_before_training(digits_parts):

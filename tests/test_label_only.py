@@ -1,5 +1,7 @@
 """Label-only membership inference (batched HopSkipJump boundary distance)."""
 
+import weakref
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -28,8 +30,16 @@ class QueryLog(ClassifierMixin, BaseEstimator):
     like privlearn's image estimators; flattens images for a tabular model.
     """
 
+    # The log lives outside the object: queries do not change the model's
+    # state, so the attack's cache (keyed on that state) stays valid.
+    _logs = weakref.WeakKeyDictionary()
+
     def __init__(self, model):
         self.model = model
+
+    @property
+    def log_(self):
+        return self._logs.setdefault(self, [])
 
     def fit(self, X, y):
         raise AssertionError("the target under attack must not be refitted")
@@ -43,7 +53,7 @@ class QueryLog(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         X = np.asarray(X)
-        self.log_ = getattr(self, "log_", []) + [(X.shape, X.dtype, float(X.min()), float(X.max()))]
+        self.log_.append((X.shape, X.dtype, float(X.min()), float(X.max())))
         flat = X.reshape(len(X), -1)
         if X.dtype == np.uint8:
             flat = flat / 255.0

@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._target import KeepsTargetOnClone, check_target
-from ..records import Records
+from ..records import Records, as_array, check_class_labels, missing_mask
 from ._features import label_columns
 
 __all__ = ["MembershipAttack", "check_records", "check_membership"]
@@ -48,6 +48,7 @@ def check_records(X, *, argument="X"):
             "privlearn.Records(inputs, labels).")
     if len(X) == 0:
         raise ValueError(f"`{argument}` holds no records")
+    check_class_labels(X.labels, argument=f"{argument}.labels", owner="the attack")
     shape = tuple(np.shape(X.inputs))
     if len(shape) >= 2 and np.prod(shape[1:]) == 0:
         raise ValueError(f"`{argument}.inputs` have 0 feature(s) (shape={shape}) while a "
@@ -55,8 +56,13 @@ def check_records(X, *, argument="X"):
     return X
 
 
-def check_membership(y, n_records, *, argument="y"):
+def check_membership(y, n_records, *, argument="y", require_both=True):
     """Membership labels as an int array of 0/1, holding both values.
+
+    The one membership check of every attack, used by ``fit`` and by ``score``
+    alike (``score`` passes ``require_both=False``: a test set of members only
+    is valid there).  Missing values (NaN, None, pandas NA) and values other
+    than 0/1 (or booleans) are refused.
 
     Examples
     --------
@@ -67,7 +73,7 @@ def check_membership(y, n_records, *, argument="y"):
     if y is None:
         raise ValueError(f"the attack requires y to be passed, but the target y is None: "
                          f"`{argument}` (membership: 1 member, 0 non-member) is required")
-    y = np.asarray(y)
+    y = as_array(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)   # sklearn's DataConversionWarning
     if y.ndim != 1:
@@ -76,15 +82,27 @@ def check_membership(y, n_records, *, argument="y"):
         raise ValueError(
             f"`X` holds {n_records} records but `{argument}` (membership) holds "
             f"{len(y)} labels; they must have the same length")
-    values = np.unique(y)
-    if not np.isin(values, [0, 1]).all() or y.dtype.kind not in "biufO":
-        kind = type_of_target(y)
+    missing = missing_mask(y)
+    if missing.any():
+        raise ValueError(
+            f"`{argument}` (membership) contains {int(missing.sum())} missing value(s) "
+            "(NaN, None or pandas NA); it must hold 1 for members and 0 for non-members")
+    try:
+        values = np.unique(y)
+        valid = y.dtype.kind in "biufO" and np.isin(values, [0, 1]).all()
+    except TypeError:                    # a mix of types that cannot be compared
+        values, valid = np.unique(y.astype(str)), False
+    if not valid:
+        try:
+            kind = type_of_target(y)
+        except ValueError:
+            kind = "mixed"
         binary_only = ("Only binary classification is supported. "
                        if kind.startswith("multiclass") else "")
         raise ValueError(
             f"{binary_only}`{argument}` (membership) must hold 1 for members and 0 for "
             f"non-members, got {kind} values {values[:10].tolist()}")
-    if len(values) < 2:
+    if require_both and len(values) < 2:
         which = "members" if values[0] == 1 else "non-members"
         raise ValueError(
             f"`{argument}` (membership) holds only {which} (one class); the attack "
@@ -158,6 +176,12 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         X = check_records(X)
         y = check_membership(y, len(X))
         target = check_target(self.target, needs=self._target_methods)
+        if hasattr(self, "random_state"):
+            try:
+                check_random_state(self.random_state)
+            except ValueError:
+                raise ValueError("`random_state` must be None, an integer or a "
+                                 f"numpy RandomState, got {self.random_state!r}") from None
         self._check_params(target)
         check_labels_in_classes(target, X.labels)
         if self.shadow is None:
@@ -285,6 +309,40 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         """
         # sklearn's convention for binary classifiers: the positive class iff > 0.
         return (self.decision_function(X) > 0).astype(np.int64)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of the predicted membership on records ``X``.
+
+        ``y`` is checked as in :meth:`fit` (1 member, 0 non-member, no missing
+        values), except that it may hold one class only.
+
+        Parameters
+        ----------
+        X : Records
+            Records to attack.
+        y : array-like of shape (n_records,)
+            Their true membership.
+        sample_weight : array-like of shape (n_records,), default=None
+
+        Returns
+        -------
+        score : float
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> import privlearn as pl
+        >>> X, y = load_digits(return_X_y=True)
+        >>> target = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+        >>> records, m = pl.membership_set((X[:100], y[:100]), (X[100:200], y[100:200]))
+        >>> attack = pl.MembershipInference(target, method="correctness").fit(records, m)
+        >>> 0.5 < attack.score(records, m) <= 1
+        True
+        """
+        X = self._checked_records(X)
+        y = check_membership(y, len(X), require_both=False)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

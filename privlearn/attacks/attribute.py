@@ -22,12 +22,13 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
 from .._target import KeepsTargetOnClone, check_target
+from ..records import as_array, check_class_labels
 
 __all__ = ["AttributeInference", "attribute_leakage_scorer"]
 
@@ -122,7 +123,8 @@ def _n_table_features(X):
     return None
 
 
-def _check_attribute(X, attribute, *, argument):
+def _check_attribute(X, attribute, *, argument, owner="AttributeInference",
+                     require_both=True):
     """Validate the sensitive attribute: present, one per sample, >= 2 values."""
     if attribute is None:
         requires = ("the attack requires y to be passed, but the target y is None: "
@@ -130,15 +132,20 @@ def _check_attribute(X, attribute, *, argument):
         raise ValueError(f"{requires}`{argument}` is required: the sensitive attribute of "
                          "each record, one value per image")
     n_samples = _num_samples(X)
-    attribute = np.asarray(attribute)
+    attribute = as_array(attribute)
     if attribute.ndim == 0:
         raise ValueError(f"`{argument}` must be one attribute value per image, got "
                          f"a scalar {attribute!r}")
     if len(attribute) != n_samples:
         raise ValueError(f"`{argument}` has {len(attribute)} values but X has "
                          f"{n_samples} images; give one attribute value per image")
-    attribute = column_or_1d(attribute, warn=True)
-    check_classification_targets(attribute)
+    if attribute.ndim == 2 and attribute.shape[1] == 1:
+        attribute = column_or_1d(attribute, warn=True)
+    # The same label check as the records of membership attacks: no missing
+    # values, one type, not continuous.
+    attribute = check_class_labels(attribute, argument=argument, owner=owner)
+    if not require_both:
+        return attribute
     values = np.unique(attribute)
     if len(values) < 2:
         raise ValueError(f"`{argument}` must hold at least two distinct attribute "
@@ -236,6 +243,11 @@ class AttributeInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         # Every check runs before the target is queried or anything is trained.
         y = _check_attribute(X, y, argument="y")
         embedder = _embedder(self.target)
+        try:
+            check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError("`random_state` must be None, an integer or a numpy "
+                             f"RandomState, got {self.random_state!r}") from None
         attack_model = _check_attack_model(self.attack_model, self.random_state)
         Z = _embed(embedder, X)
         self.attack_model_ = attack_model.fit(Z, y)
@@ -283,6 +295,27 @@ class AttributeInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
                          else self.attack_model)
             return callable(getattr(model, method, None))
         return check
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of the inferred attribute on images ``X``.
+
+        ``y`` is checked as in :meth:`fit` (one class label per image, no missing
+        values, not continuous), except that one value is enough.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Images in the form ``target`` accepts.
+        y : array-like of shape (n_samples,)
+            Their true sensitive attribute.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        y = _check_attribute(X, y, argument="y", require_both=False)
+        return super().score(X, y, sample_weight=sample_weight)
 
     @available_if(_attack_has("predict_proba"))
     def predict_proba(self, X):

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._target import checked_predict, model_state
 from ._base import MembershipAttack, scale_of
 from ._hopskipjump import boundary_distances
 from ._thresholds import sweep_thresholds
@@ -78,7 +79,9 @@ class LabelOnlyMembershipInference(MembershipAttack):
     which privlearn's image estimators accept like ``uint8`` ones.  Other models
     should be trained on float inputs, so that their queries are in the same units.
     Distances are in those units.  ``predict``, ``predict_proba`` and
-    ``decision_function`` on the same records reuse the last computed distances.
+    ``decision_function`` on the same records reuse the last computed distances
+    while the model's fitted state is unchanged (a refit of the target
+    invalidates them; a model that cannot be pickled is queried every time).
 
     Examples
     --------
@@ -120,6 +123,9 @@ class LabelOnlyMembershipInference(MembershipAttack):
             except (TypeError, ValueError):
                 raise ValueError("`clip_values` must be a pair (min, max) of numbers or "
                                  f"None, got {self.clip_values!r}") from None
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise ValueError("`clip_values` must be finite numbers (min, max), got "
+                                 f"{self.clip_values!r}")
             if not low < high:
                 raise ValueError(f"`clip_values` must satisfy min < max, got {self.clip_values!r}")
 
@@ -165,13 +171,21 @@ class LabelOnlyMembershipInference(MembershipAttack):
         if not np.isfinite(inputs).all():
             raise ValueError("`X.inputs` contain NaN or infinity; the boundary search "
                              "needs finite inputs")
-        key = (id(model), self._fingerprint(inputs, X.labels))
+        # Keyed on the model's fitted state, not its id: a refit of the same
+        # object must not reuse distances measured on the old model.
+        state = model_state(model)
+        key = None if state is None else (state, self._fingerprint(inputs, X.labels))
         cache = getattr(self, "_cache", None)
-        if cache is not None and cache[0] == key:
+        if key is not None and cache is not None and cache[0] == key:
             return cache[1]
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        whose = "target" if model is self.target else "shadow"
+
+        def predict(points):
+            return checked_predict(model, points, len(points), whose=whose)
+
         distances, queries = boundary_distances(
-            model.predict, inputs, np.asarray(X.labels),
+            predict, inputs, np.asarray(X.labels),
             clip_min=self.clip_values_[0], clip_max=self.clip_values_[1],
             max_iter=self.max_iter, max_queries=self.max_queries,
             init_eval=self.init_eval, batch_size=self.batch_size,

@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
+from .._target import checked_predict_proba
 from ._base import MembershipAttack, scale_of
 from ._features import METRIC_SCORES, label_columns, top_k_features
 from ._thresholds import apply_class_thresholds, fit_class_thresholds
@@ -123,12 +124,8 @@ default="nn"
     # --- posteriors ------------------------------------------------------------
     @staticmethod
     def _posteriors(model, X, whose):
-        proba = np.asarray(model.predict_proba(X.inputs), dtype=np.float64)
-        classes = model.classes_
-        if proba.shape != (len(X), len(classes)):
-            raise ValueError(f"the {whose}'s predict_proba returned shape {proba.shape}; "
-                             f"expected ({len(X)}, {len(classes)}) for its classes_")
-        columns, known = label_columns(classes, X.labels)
+        proba = checked_predict_proba(model, X.inputs, len(X), whose=whose)
+        columns, known = label_columns(model.classes_, X.labels)
         return proba, columns, known
 
     def _scores(self, proba, columns, known):
