@@ -1,14 +1,22 @@
-"""The audit: protocol end to end on a tiny budget, resume, stale checkpoints, CLI."""
+"""The audit: protocol end to end on a tiny budget, resume, options checked before work,
+one audit per output folder, no silent overwrite, n_jobs-independent numbers, CLI."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from privlearn import cli
-from privlearn.audit import AuditConfig, run_audit
+from privlearn.audit import AuditConfig, AuditLockedError, ReportExistsError, run_audit
+from privlearn.audit.output import LOCK_NAME, OutputLock
 
 TINY = dict(epochs=2, batch_size=32, n_per_part=40, label_only_records=16,
-            label_only_max_iter=1, talos_weights=(1.0,), progress=False)
+            label_only_max_iter=1, talos_weights=(1.0,), progress=False, n_boot=200)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,86 +36,206 @@ def test_audit_writes_report_json_and_plots(audit_run):
             assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["roc_auc"] <= 1.0
     for family, attr in results["attribute"].items():
         assert 0.0 <= attr["accuracy"] <= 1.0
-        assert 0.0 < attr["majority_baseline"] < 0.5  # ten digits, stratified
+        assert 0.5 <= attr["majority_baseline"] < 0.6  # magnitude: low/high, stratified
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["epochs"] == 2 and saved["versions"]["torch"]
+    assert saved["config"]["attribute"] == "magnitude"
     report = (out / "report.md").read_text()
     for heading in ("## Findings", "## Utility", "### ROC AUC", "### TPR at 1% FPR",
-                    "## Attribute inference", "## Talos privacy–utility trade-off"):
+                    "## Attribute inference", "## Talos privacy–utility trade-off",
+                    "positive label is *member*", "resolution 0.0250"):
         assert heading in report
     assert (out / "roc_nn.png").stat().st_size > 1000
     assert (out / "roc_nn_log.png").exists() and (out / "talos_tradeoff.png").exists()
+    # atomic writes leave no temporary files, and the lock is released
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_findings_are_data_with_intervals_and_verdicts(audit_run):
+    out, results = audit_run
+    findings = json.loads((out / "results.json").read_text())["findings"]
+    ids = [f["id"] for f in findings]
+    assert ids[0] == "membership/strongest"
+    assert {f"membership/{a}" for a in results["membership"]["supervised"]} <= set(ids)
+    assert "attribute" in ids and "talos" in ids
+    report = (out / "report.md").read_text()
+    for f in findings:
+        low, high = f["ci"]
+        assert low <= high and f["verdict"] in ("holds", "does not hold", "inconclusive")
+        if f["kind"] == "difference":
+            assert (f["verdict"] == "holds") == (low > 0)
+            assert (f["verdict"] == "does not hold") == (high < 0)
+        assert f"**{f['verdict']}** — {f['claim']}" in report
+    talos = findings[ids.index("talos")]
+    n = talos["numbers"]
+    expected = ((n["contrastive_attribute_accuracy"] - n["talos_attribute_accuracy"])
+                / (n["contrastive_attribute_accuracy"] - n["majority_baseline"]))
+    assert talos["effect"] == pytest.approx(expected)
+    assert "fraction_of_excess_removed" in report
 
 
 def test_audit_same_budget_for_every_family(audit_run):
     out, _ = audit_run
-    import glob
-
     import joblib
 
-    folder = glob.glob(str(out / "checkpoints" / "*"))[0]
-    for name in ("contrastive-target", "supervised-target", "talos-target"):
-        model = joblib.load(f"{folder}/{name}.joblib")
+    folder = next((out / "checkpoints").iterdir())
+    for name in ("contrastive-target-seed0", "supervised-target-seed2", "talos-target-seed4"):
+        model = joblib.load(folder / f"{name}.joblib")["model"]
         net = model.steps[0][1] if hasattr(model, "steps") else model
         assert len(net.history) == 2 and net.batch_size == 32
 
 
-def test_audit_resumes_without_retraining(audit_run, monkeypatch):
+def test_audit_resumes_without_retraining_and_keeps_times(audit_run, monkeypatch):
     out, first = audit_run
-    import privlearn.audit as audit
+    import privlearn.audit.train as train
 
     def boom(*args, **kwargs):
         raise AssertionError("a checkpointed model was retrained")
 
-    monkeypatch.setattr(audit, "_fit", boom)
+    monkeypatch.setattr(train, "_fit", boom)
     again = run_audit(out=out, **TINY)
-    assert all(v == 0.0 for v in again["train_seconds"].values())
+    assert again["train_seconds"] == first["train_seconds"]
+    assert all(t > 0 for t in again["train_seconds"].values())
     assert again["membership"] == first["membership"]
+    assert again["findings"] == json.loads(json.dumps(first["findings"]))
+
+
+def test_other_configuration_does_not_overwrite_the_report(audit_run):
+    out, _ = audit_run
+    before = (out / "report.md").read_text()
+    with pytest.raises(ReportExistsError, match=r"--epochs 2 .*--out.*--overwrite"):
+        run_audit(out=out, **{**TINY, "epochs": 3})
+    assert (out / "report.md").read_text() == before
 
 
 def test_changed_configuration_gets_new_checkpoints():
     a = AuditConfig(epochs=2)
-    assert a.key() == AuditConfig(epochs=2, device="cuda").key()
+    assert a.key() == AuditConfig(epochs=2, device="cuda", n_jobs=2, repeats=3).key()
     assert a.key() != AuditConfig(epochs=3).key()
     assert a.key() != AuditConfig(epochs=2, seed=1).key()
+    assert a.key() != AuditConfig(epochs=2, attribute="digit").key()
+    assert a.key() != AuditConfig(epochs=2, torch_threads=2).key()
+    assert a.report_key() != AuditConfig(epochs=2, max_utility_cost=0.1).report_key()
 
 
 def test_interrupted_training_is_not_checkpointed(tmp_path, monkeypatch):
-    import privlearn.audit as audit
+    import privlearn.audit.train as train
 
     def interrupted(model, family, part, epochs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(audit, "_fit", interrupted)
+    monkeypatch.setattr(train, "_fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_audit(out=tmp_path, attacks=["nn"], **TINY)
     assert not list(tmp_path.glob("checkpoints/*/*.joblib"))
+    assert not (tmp_path / LOCK_NAME).exists()
 
 
-def test_cli_subset_of_attacks_prints_summary(tmp_path, capsys):
+def test_n_jobs_does_not_change_the_numbers(tmp_path):
+    options = dict(TINY, attacks=["confidence", "attribute"], n_per_part=24)
+    one = run_audit(out=tmp_path / "one", n_jobs=1, **options)
+    two = run_audit(out=tmp_path / "two", n_jobs=2, **options)
+    assert set(two["train_seconds"]) == set(one["train_seconds"])
+    for part in ("utility", "membership", "attribute", "findings"):
+        assert two[part] == one[part], part
+
+
+BAD_OPTIONS = [
+    (dict(seed=2**32 - 50), "seed must be at most"),
+    (dict(seed=2**32 - 1050, repeats=2), "seed must be at most"),
+    (dict(seed=-1), "seed"),
+    (dict(talos_weights=(1.0, -0.5)), "talos_weights"),
+    (dict(talos_weights=(float("nan"),)), "talos_weights"),
+    (dict(talos_weight=float("inf")), "talos_weight"),
+    (dict(label_only_records=1), "label_only_records"),
+    (dict(n_per_part=3), "n_per_part"),
+    (dict(attacks=[]), "attacks"),
+    (dict(attacks=["lira2"]), "unknown attacks"),
+    (dict(repeats=0), "repeats"),
+    (dict(n_boot=5), "n_boot"),
+    (dict(min_fraction_removed=0.0), "min_fraction_removed"),
+    (dict(max_utility_cost=-0.1), "max_utility_cost"),
+    (dict(lr=float("nan")), "lr"),
+    (dict(temperature=0), "temperature"),
+    (dict(attribute="colour"), "attribute"),
+    (dict(dataset="fashion-mnist", attribute="magnitude"), "attribute"),
+    (dict(n_jobs=0), "n_jobs"),
+    (dict(epochs=True), "epochs"),
+    (dict(out=""), "empty path"),
+    (dict(out=None), "out must be a folder path"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_OPTIONS,
+                         ids=[next(iter(b)) + str(i) for i, (b, _) in enumerate(BAD_OPTIONS)])
+def test_bad_options_are_refused_before_any_work(bad, message, tmp_path, monkeypatch):
+    import privlearn.audit as audit
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data were loaded before the options were checked")
+
+    monkeypatch.setattr(audit, "load_data", no_loading)
+    options = {**TINY, "out": tmp_path / "o", **bad}
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        run_audit(**options)
+
+
+def test_second_audit_on_a_locked_folder_is_refused(tmp_path, monkeypatch):
+    import privlearn.audit as audit
+
+    monkeypatch.setattr(audit, "load_data", lambda cfg: pytest.fail("ran under a held lock"))
+    with OutputLock(tmp_path):
+        with pytest.raises(AuditLockedError, match=rf"{re.escape(str(tmp_path))}.*--out"):
+            run_audit(out=tmp_path, **TINY)
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, monkeypatch):
+    import socket
+
+    import privlearn.audit as audit
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / LOCK_NAME).write_text(json.dumps(
+        {"pid": dead.pid, "host": socket.gethostname(), "started": "earlier"}))
+
+    class Loaded(Exception):
+        pass
+
+    def loaded(cfg):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+        raise Loaded
+
+    monkeypatch.setattr(audit, "load_data", loaded)
+    with pytest.raises(Loaded):
+        run_audit(out=tmp_path, **TINY)
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_cli_errors_use_cli_words_and_name_the_docs(tmp_path, capsys):
     rc = cli.main(["audit", "--dataset", "fashion-mnist", "--root", str(tmp_path),
                    "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "Fashion-MNIST files" in err and "Traceback" not in err
+    rc = cli.main(["audit", "--n-per-part", "3", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--n-per-part must be" in err and "n_per_part" not in err
+    assert "docs/audit.rst" in err
+    rc = cli.main(["audit", "--out", "", "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--out must name a folder" in err
 
 
-def test_parallel_training_checkpoints_every_model(tmp_path, monkeypatch):
-    import privlearn.audit as audit
+def test_readme_results_table_is_the_committed_default_run():
+    """README's table equals what report.py renders from the committed results.json."""
+    from privlearn.report import readme_table
 
-    results = run_audit(out=tmp_path, attacks=["confidence"], n_jobs=2,
-                        **{**TINY, "n_per_part": 24})
-    assert set(results["train_seconds"]) == {
-        f"{f}-{r}" for f in ("contrastive", "supervised", "talos") for r in ("target", "shadow")}
-    assert all(t > 0 for t in results["train_seconds"].values())
-
-    def boom(*args, **kwargs):
-        raise AssertionError("a model trained in parallel was retrained")
-
-    monkeypatch.setattr(audit, "_fit", boom)
-    again = run_audit(out=tmp_path, attacks=["confidence"], **{**TINY, "n_per_part": 24})
-    assert again["membership"] == results["membership"]
-
-
-def test_bad_n_jobs_is_refused_before_work(tmp_path):
-    with pytest.raises(ValueError, match="n_jobs"):
-        run_audit(out=tmp_path, n_jobs=0, **TINY)
+    results = json.loads((ROOT / "docs/_static/audit-default-results.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- results-table: start -->\n(.*?)\n<!-- results-table: end -->",
+                      readme, re.S)
+    assert block, "README lacks the generated results table"
+    assert block.group(1).strip() == readme_table(results).strip()
+    assert results["config"]["quick"] is False and results["config"]["epochs"] == 100

@@ -1,0 +1,176 @@
+"""The output folder: one audit at a time, atomic files, checkpoints, no silent overwrite.
+
+- :class:`OutputLock`: ``out/.audit.lock`` is created with ``O_EXCL`` and holds the
+  owner's pid, host and start time.  A second audit on the same folder is refused
+  with a message naming the folder and the running audit; a lock left by a process
+  that no longer runs on this host is taken over.
+- :func:`atomic_write_text`: a temporary file in the same folder, then
+  ``os.replace``; readers never see a half-written ``results.json`` or ``report.md``.
+- :func:`check_existing_report`: a folder whose ``results.json`` comes from a
+  different configuration is refused (``--out`` elsewhere, or ``--overwrite``).
+- :class:`Checkpoints`: finished models and attack results under
+  ``out/checkpoints/<configuration key>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import joblib
+
+__all__ = ["OutputLock", "AuditLockedError", "ReportExistsError", "atomic_write_text",
+           "check_existing_report", "Checkpoints", "LOCK_NAME"]
+
+LOCK_NAME = ".audit.lock"
+
+
+class AuditLockedError(RuntimeError):
+    """Another audit is writing to the same output folder."""
+
+
+class ReportExistsError(ValueError):
+    """The output folder holds the report of a different configuration."""
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class OutputLock:
+    """An exclusive lock on an output folder (a context manager).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from privlearn.audit.output import OutputLock
+    >>> with tempfile.TemporaryDirectory() as folder, OutputLock(folder):
+    ...     pass
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.held = False
+
+    def _owner(self):
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self):
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                stale = owner is not None and owner.get("host") == info["host"] \
+                    and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])
+                if stale:
+                    self.path.unlink(missing_ok=True)
+                    continue
+                who = ("an unreadable lock" if owner is None else
+                       f"pid {owner.get('pid')} on {owner.get('host')}, started "
+                       f"{owner.get('started')}")
+                raise AuditLockedError(
+                    f"another audit is writing to {str(self.folder)!r} ({who}). Wait for it "
+                    f"to finish or choose another --out. If no audit is running, delete "
+                    f"{str(self.path)!r}.") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(info, f)
+            self.held = True
+            return self
+        raise AuditLockedError(f"could not lock {str(self.folder)!r}")  # pragma: no cover
+
+    def release(self):
+        if self.held:
+            owner = self._owner()
+            if owner is None or owner.get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def check_existing_report(out, cfg, overwrite=False):
+    """Refuse to replace the report of a different configuration in ``out``."""
+    path = Path(out) / "results.json"
+    if overwrite or not path.exists():
+        return
+    try:
+        previous = json.loads(path.read_text())
+        previous_key = previous.get("report_key")
+        previous_summary = previous.get("config_summary", "an earlier version")
+    except (OSError, ValueError):
+        previous_key, previous_summary = None, "an unreadable results.json"
+    if previous_key != cfg.report_key():
+        raise ReportExistsError(
+            f"{str(out)!r} already holds the report of another configuration "
+            f"({previous_summary}); this run is ({cfg.summary()}). Choose another --out, "
+            f"or pass --overwrite to replace it (see the audit page of the docs).")
+
+
+class Checkpoints:
+    """Results stored under ``out/checkpoints/<config key>/``, written atomically."""
+
+    def __init__(self, out, cfg):
+        self.folder = Path(out) / "checkpoints" / cfg.key()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.folder / "config.json",
+                          json.dumps(asdict(cfg), indent=2, default=str))
+
+    def path(self, name):
+        return self.folder / f"{name}.joblib"
+
+    def has(self, name):
+        return self.path(name).exists()
+
+    def load(self, name):
+        return joblib.load(self.path(name))
+
+    def save(self, name, value):
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        joblib.dump(value, tmp)
+        os.replace(tmp, self.path(name))
+        return value
+
+    def get_or_compute(self, name, compute):
+        """``(value, resumed)``: the stored value, or ``compute()`` stored."""
+        if self.has(name):
+            try:
+                return self.load(name), True
+            except Exception:  # a torn or incompatible file: recompute it
+                pass
+        return self.save(name, compute()), False
