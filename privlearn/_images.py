@@ -14,6 +14,12 @@ Accepted inputs
   The [0, 1] rule does not apply; features are standardised with statistics
   fitted in ``fit``.
 
+Legal but suspicious: an ``N×H×W×C`` array or Dataset image with ``C`` in
+{1, 3} (channel-last, as NumPy/PIL/TensorFlow store images) is read as
+``N×C×H×W`` like every 4-D input, but :func:`scan_inputs` warns
+(:class:`ChannelsLastWarning`) while fitting, since a model of 8-channel 3-pixel
+images is almost never what was meant.
+
 Everything is checked in one batch-wise pass (:func:`scan_inputs`) that also
 computes the normalisation statistics, so a bad value is reported before any
 training starts and a large ``uint8`` set is never copied to float whole.
@@ -21,6 +27,7 @@ training starts and a large ``uint8`` set is never copied to float whole.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +35,31 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["InputSpec", "ImageDataset", "as_input", "scan_inputs", "to_float_batch",
-           "RANGE_TOLERANCE"]
+           "RANGE_TOLERANCE", "ChannelsLastWarning"]
 
 #: Float images may stray this far outside [0, 1] (resampling overshoot).
 RANGE_TOLERANCE = 0.1
 # Elements per chunk of the checking pass over an array (about 16 MB of float32).
 _CHUNK_ELEMENTS = 1 << 22
+
+
+class ChannelsLastWarning(UserWarning):
+    """Images look channel-last (``H×W×C``) but are read as ``C×H×W``."""
+
+
+def _looks_channels_last(shape):
+    """``shape`` = (C, H, W) of one image: does it look like (H, W, C) instead?"""
+    return len(shape) == 3 and shape[-1] in (1, 3) and shape[0] not in (1, 3)
+
+
+def _missing_values_message(X, owner, argument):
+    """The message for an object array holding missing values, or None."""
+    flat = X.ravel()
+    missing = sum(v is None or type(v).__name__ in ("NAType", "NaTType") for v in flat)
+    if not missing:
+        return None
+    return (f"{owner}: `{argument}` contains {missing} missing value(s) (None or pandas "
+            "NA); impute or drop them first.")
 
 
 @dataclass(frozen=True)
@@ -80,8 +106,13 @@ def as_input(X, *, argument="X", owner="estimator"):
         if n == 0:
             raise ValueError(f"{owner}: `{argument}` is an empty Dataset.")
         return X, "dataset"
+    if X is None:
+        raise TypeError(f"{owner}: `{argument}` must be a NumPy array, a torch tensor or a "
+                        "torch Dataset, got None.")
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if hasattr(X, "iloc") and hasattr(X, "to_numpy"):     # pandas, by position
+        X = X.to_numpy()
     if hasattr(X, "tocsr") or hasattr(X, "todense"):
         raise TypeError(f"{owner}: sparse input is not supported for `{argument}`; pass a "
                         "dense array.")
@@ -94,8 +125,14 @@ def as_input(X, *, argument="X", owner="estimator"):
     if X.dtype.kind == "c":
         raise ValueError(f"{owner}: `{argument}` holds complex numbers. Complex data not "
                          "supported: pass real images or features.")
+    if X.dtype.kind == "O" and X.ndim == 0:
+        raise TypeError(f"{owner}: `{argument}` must be a NumPy array, a torch tensor or "
+                        f"a torch Dataset, got {type(X.item()).__name__}.")
     if X.dtype.kind == "O":
         # Numbers stored as objects (e.g. from a DataFrame) are accepted as floats.
+        message = _missing_values_message(X, owner, argument)
+        if message:
+            raise ValueError(message)
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -130,14 +167,36 @@ def as_input(X, *, argument="X", owner="estimator"):
     return X, "images"
 
 
-def _dataset_image(item):
-    """The image of one Dataset item as a C×H×W tensor."""
-    image = item[0] if isinstance(item, (tuple, list)) else item
+def _dataset_image(item, owner="estimator", argument="X"):
+    """The image of one Dataset item as a C×H×W tensor.
+
+    Raises ``TypeError`` for items that are not an image or an ``(image,
+    label)`` pair: our message, not torch's or NumPy's.
+    """
+    if isinstance(item, (tuple, list)):
+        if not item:
+            raise TypeError(f"{owner}: `{argument}` yields an empty {type(item).__name__} "
+                            "as an item; expected an image or an (image, label) pair.")
+        image = item[0]
+    else:
+        image = item
     if not isinstance(image, torch.Tensor):
+        is_pil = hasattr(image, "getbands") and hasattr(image, "size")
+        if not (is_pil or isinstance(image, np.ndarray)):
+            raise TypeError(f"{owner}: `{argument}` yields items holding "
+                            f"{type(image).__name__}; expected an image (a tensor or "
+                            "array C×H×W or H×W, or a PIL image) or an (image, label) "
+                            "pair.")
         array = np.asarray(image)
-        if array.ndim == 3 and not isinstance(image, np.ndarray):
+        if array.dtype.kind not in "uif":
+            raise TypeError(f"{owner}: the images of `{argument}` must hold numbers "
+                            f"(uint8 or float), got dtype {array.dtype}.")
+        if array.ndim == 3 and is_pil:
             array = array.transpose(2, 0, 1)          # PIL: H×W×C
         image = torch.from_numpy(np.ascontiguousarray(array))
+    elif image.is_complex() or image.dtype == torch.bool:
+        raise TypeError(f"{owner}: the images of `{argument}` must hold numbers (uint8 "
+                        f"or float), got dtype {image.dtype}.")
     if image.ndim == 2:
         image = image[None]
     return image
@@ -216,7 +275,7 @@ class ScanResult:
 
 def _dataset_batches(dataset, batch_size, collect_labels, owner, argument):
     def collate(items):
-        images = [_dataset_image(item) for item in items]
+        images = [_dataset_image(item, owner, argument) for item in items]
         labels = [_dataset_label(item) for item in items] if collect_labels else None
         try:
             return torch.stack(images), labels
@@ -263,6 +322,14 @@ def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_siz
                 raise ValueError(f"{owner}: the images of `{argument}` must be C×H×W or "
                                  f"H×W, got shape {tuple(batch.shape[1:])}.")
             spec = InputSpec(kind, tuple(batch.shape[1:]))
+            if expected is None and kind == "images" and _looks_channels_last(spec.shape):
+                c, h, w = spec.shape
+                warnings.warn(
+                    f"{owner}: the images of `{argument}` have shape {c}×{h}×{w}, read as "
+                    f"C×H×W = {c} channels of {h}×{w} pixels; they look channel-last "
+                    f"(H×W×C = {c}×{h}×{w} with {w} channel(s)). If so, pass "
+                    "X.transpose(0, 3, 1, 2) (arrays) or C×H×W items (Datasets).",
+                    ChannelsLastWarning, stacklevel=3)
             if expected is not None and spec != expected:
                 if spec.kind == expected.kind == "features":
                     # scikit-learn's wording for a feature-count mismatch.
