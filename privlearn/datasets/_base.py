@@ -1,9 +1,91 @@
-"""Shared helpers for the data-set loaders: the Bunch layout and resizing."""
+"""Shared helpers for the data-set loaders: the Bunch layout, resizing, and the
+one translation of a corrupt or truncated file into an error that names it."""
 
 from __future__ import annotations
 
+import os
+import pickle
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 from sklearn.utils import Bunch
+
+#: What reading a damaged file raises somewhere below us: gzip/zlib, pickle,
+#: Pillow, NumPy reshapes, text decoding, missing keys in a pickled dict.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError,
+               pickle.UnpicklingError, zlib.error, UnicodeDecodeError)
+
+
+class CorruptFileError(ValueError):
+    """A data file exists but cannot be read: corrupt, truncated or not that format."""
+
+
+def corrupt_file_error(dataset, path, error, howto=""):
+    """The error for a file that cannot be read, naming it and the cause."""
+    cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return CorruptFileError(
+        f"{dataset}: cannot read {path}: the file is corrupt, truncated or not in the "
+        f"expected format ({cause}). Delete it and get it again. {howto}".rstrip())
+
+
+@contextmanager
+def reading(path, dataset, howto=""):
+    """Turn any failure while reading ``path`` into a :class:`CorruptFileError` naming it.
+
+    Examples
+    --------
+    >>> from privlearn.datasets._base import reading
+    >>> with reading("/data/x.bin", "Demo"):
+    ...     raise EOFError("ended early")
+    Traceback (most recent call last):
+    ...
+    privlearn.datasets._base.CorruptFileError: Demo: cannot read /data/x.bin: the file is corrupt, truncated or not in the expected format (EOFError: ended early). Delete it and get it again.
+    """
+    try:
+        yield
+    except CorruptFileError:
+        raise
+    except READ_ERRORS as error:
+        raise corrupt_file_error(dataset, path, error, howto) from error
+
+
+def file_in_traceback(error, *folders):
+    """The data file(s) that code deep in a library was reading when ``error`` was
+    raised, found among the local variables of the innermost frame that names
+    a file inside one of ``folders`` (absolute, or relative to a folder).
+
+    Returns a path, a string ``"one of A, B"`` when that frame names several,
+    or None.  Used for loaders built on torchvision, whose errors do not name
+    the file.
+    """
+    folders = [Path(folder).resolve() for folder in folders]
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        found = []
+        for value in frame.f_locals.values():
+            if not isinstance(value, (str, os.PathLike)):
+                continue
+            for candidate in [Path(value)] + [folder / value for folder in folders]:
+                try:
+                    path = candidate.resolve()
+                    inside = any(folder == path.parent or folder in path.parents
+                                 for folder in folders)
+                    if inside and path.is_file() and path not in found:
+                        found.append(path)
+                except (OSError, ValueError):
+                    continue
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return "one of " + ", ".join(map(str, found))
+    return None
+
 
 #: Fields of a data-set Bunch that hold one entry per sample.
 PER_SAMPLE_FIELDS = ("images", "target", "sensitive")

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import check_image_size, hwc_to_chw, make_bunch, resize_uint8
+from ._base import (READ_ERRORS, CorruptFileError, check_image_size, corrupt_file_error,
+                    file_in_traceback, hwc_to_chw, make_bunch, reading, resize_uint8)
 
 __all__ = ["load_cifar10", "load_stl10", "load_celeba", "load_utkface", "load_places",
            "CELEBA_ATTRIBUTES", "UTKFACE_RACES", "UTKFACE_GENDERS", "UTKFACE_AGE_BINS",
@@ -115,10 +116,21 @@ def _root(root):
     return Path(root).expanduser()
 
 
-def _decode(path, image_size, native_size):
+def _decode(path, image_size, native_size, dataset="image file"):
     """One image file as an H×W×3 uint8 array, centre-cropped and resized if asked."""
     from PIL import Image, ImageOps
 
+    with reading(path, dataset):
+        image = _decode_image(Image, ImageOps, path, image_size)
+    if image_size is None and image.shape[1::-1] != tuple(native_size):
+        raise ValueError(
+            f"{path} is {image.shape[1]}x{image.shape[0]} but the first image is "
+            f"{native_size[0]}x{native_size[1]}; pass image_size=<int> to "
+            "resize all images to one size")
+    return image
+
+
+def _decode_image(Image, ImageOps, path, image_size):
     with Image.open(path) as img:
         if image_size is not None:
             # JPEG can decode at 1/2, 1/4, 1/8 scale: much faster, never below the
@@ -126,17 +138,12 @@ def _decode(path, image_size, native_size):
             img.draft("RGB", (image_size, image_size))
         img = img.convert("RGB")
         if image_size is None:
-            if img.size != native_size:
-                raise ValueError(
-                    f"{path} is {img.size[0]}x{img.size[1]} but the first image is "
-                    f"{native_size[0]}x{native_size[1]}; pass image_size=<int> to "
-                    "resize all images to one size")
             return np.asarray(img)
         resample = getattr(Image, "Resampling", Image).BILINEAR
         return np.asarray(ImageOps.fit(img, (image_size, image_size), method=resample))
 
 
-def _read_images(paths, image_size, n_threads=None, chunk=256):
+def _read_images(paths, image_size, n_threads=None, chunk=256, dataset="image file"):
     """Decode image files into one preallocated ``uint8`` N×3×H×W array.
 
     Non-square images are centre-cropped to a square, then resized (antialiased
@@ -155,7 +162,7 @@ def _read_images(paths, image_size, n_threads=None, chunk=256):
     if not paths:
         raise ValueError("no images to load")
     if image_size is None:
-        with Image.open(paths[0]) as first:
+        with reading(paths[0], dataset), Image.open(paths[0]) as first:
             native = first.size
         height, width = native[1], native[0]
     else:
@@ -165,7 +172,7 @@ def _read_images(paths, image_size, n_threads=None, chunk=256):
 
     def work(start):
         for i in range(start, min(start + chunk, len(paths))):
-            out[i] = _decode(paths[i], image_size, native).transpose(2, 0, 1)
+            out[i] = _decode(paths[i], image_size, native, dataset).transpose(2, 0, 1)
 
     n_threads = n_threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
@@ -183,6 +190,13 @@ def _torchvision_dataset(cls, dataset, howto, **kwargs):
     """
     try:
         return cls(**kwargs)
+    except READ_ERRORS as error:
+        # A file that exists (and passed the checksum, or the check was skipped)
+        # but cannot be parsed: name it, not torchvision's internals.
+        root = Path(kwargs["root"])
+        path = file_in_traceback(error, root, root / cls.base_folder) or (
+            f"one of the files under '{root}'")
+        raise corrupt_file_error(dataset, path, error, howto) from error
     except RuntimeError as error:
         if kwargs.get("download"):      # a download problem: torchvision's message says it
             raise
@@ -293,12 +307,20 @@ def load_stl10(root, *, split="train", image_size=None, download=False):
         names = [name for name, _ in STL10.train_list + STL10.test_list]
         _require([base / n for n in names], "STL-10", _STL10_HOWTO)
     parts = ("train", "test") if split == "all" else (split,)
+    if not download:
+        _check_stl10_sizes(base, parts)
     images, labels, classes = [], [], STL10_CLASSES
     for part in parts:
         ds = _torchvision_dataset(STL10, "STL-10", _STL10_HOWTO, root=str(root),
                                   split=part, download=download)
         # ds.data is (n, 3, 96, 96) uint8 (a transposed view of the file); resizing
         # reads it batch by batch, so no float copy of the set is made.
+        if len(ds.labels) != len(ds.data):
+            raise CorruptFileError(
+                f"STL-10: {base / (part.split('+')[0] + '_X.bin')} holds {len(ds.data)} "
+                f"images but {base / (part.split('+')[0] + '_y.bin')} holds "
+                f"{len(ds.labels)} labels: a file is truncated or corrupt. Delete them "
+                f"and get them again. {_STL10_HOWTO}")
         images.append(resize_uint8(ds.data, image_size))
         labels.append(np.asarray(ds.labels, dtype=np.int64))
         classes = list(getattr(ds, "classes", classes))
@@ -307,6 +329,27 @@ def load_stl10(root, *, split="train", image_size=None, download=False):
         images, np.concatenate(labels), None, target_names=classes, name="stl10",
         description=f"STL-10 ({split}): 10 object classes, colour 96×96 (torchvision). "
                     "Unlabeled images have target -1. No sensitive attribute.")
+
+
+def _check_stl10_sizes(base, parts):
+    """Refuse truncated STL-10 files by their sizes, before torchvision reads them."""
+    image_bytes = 3 * 96 * 96
+    for part in parts:
+        for prefix in part.split("+"):
+            images = base / f"{prefix}_X.bin"
+            n_images, extra = divmod(images.stat().st_size, image_bytes)
+            if extra or n_images == 0:
+                raise CorruptFileError(
+                    f"STL-10: cannot read {images}: its size ({images.stat().st_size} "
+                    f"bytes) is not a positive multiple of one 3×96×96 image "
+                    f"({image_bytes} bytes); the file is truncated or corrupt. Delete it "
+                    f"and get it again. {_STL10_HOWTO}")
+            labels = base / f"{prefix}_y.bin"
+            if prefix != "unlabeled" and labels.stat().st_size != n_images:
+                raise CorruptFileError(
+                    f"STL-10: cannot read {labels}: it holds {labels.stat().st_size} "
+                    f"labels for the {n_images} images of {images.name}; a file is "
+                    f"truncated or corrupt. Delete them and get them again. {_STL10_HOWTO}")
 
 
 # --------------------------------------------------------------------------- CelebA
@@ -389,7 +432,7 @@ def load_celeba(root, *, target_attr="Smiling", sensitive_attr="Male", split="al
     attr = ds.attr.numpy()[keep]                     # (n, 40) in {0, 1}
     files = [base / "img_align_celeba" / ds.filename[i] for i in keep]
     _require(files, "CelebA", _CELEBA_HOWTO)         # before the long decode
-    images = _read_images(files, image_size)
+    images = _read_images(files, image_size, dataset="CelebA")
     target = attr[:, header.index(target_attr)]
     sensitive = None if sensitive_attr is None else attr[:, header.index(sensitive_attr)]
     return make_bunch(
@@ -488,7 +531,7 @@ def load_utkface(root, *, task="gender", sensitive="race", image_size=64,
     target, target_names = _utkface_label(task, age, gender, race)
     sensitive_values, sensitive_names = (None, None) if sensitive is None \
         else _utkface_label(sensitive, age, gender, race)
-    images = _read_images([found[i][0] for i in keep], image_size)
+    images = _read_images([found[i][0] for i in keep], image_size, dataset="UTKFace")
     return make_bunch(
         images, target, sensitive_values, target_names=target_names,
         sensitive_names=sensitive_names, name="utkface",
@@ -504,7 +547,9 @@ def _read_names(path):
     ``categories_places365.txt`` (``/a/airfield 0``).  With ids, names are placed
     at their ids.
     """
-    rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    with reading(path, "Places", _PLACES_HOWTO):
+        text = Path(path).read_text()
+    rows = [line.split() for line in text.splitlines() if line.strip()]
     if rows and all(len(r) >= 2 and r[-1].isdigit() for r in rows):
         ids = [int(r[-1]) for r in rows]
         names = [" ".join(r[:-1]) for r in rows]
@@ -598,8 +643,10 @@ def load_places(root, *, index="index.txt", image_dir=None, sensitive="auto", cl
     index_path = root / index
     _require([root, index_path], "Places", _PLACES_HOWTO)
 
+    with reading(index_path, "Places", _PLACES_HOWTO):
+        index_text = index_path.read_text()
     numbered = [(number, line.split()) for number, line in
-                enumerate(index_path.read_text().splitlines(), start=1)
+                enumerate(index_text.splitlines(), start=1)
                 if line.strip() and not line.lstrip().startswith("#")]
     rows = [r for _, r in numbered]
     bad = [(number, r) for number, r in numbered if len(r) not in (2, 3)
@@ -634,9 +681,17 @@ def load_places(root, *, index="index.txt", image_dir=None, sensitive="auto", cl
     else:
         attribute_file = root / sensitive
         _require([attribute_file], "Places", _PLACES_HOWTO)
-        pairs = [line.rsplit(maxsplit=1) for line in attribute_file.read_text().splitlines()
-                 if line.strip()]
-        by_class = {key: int(value) for key, value in pairs}
+        with reading(attribute_file, "Places", _PLACES_HOWTO):
+            attribute_text = attribute_file.read_text()
+        by_class = {}
+        for number, line in enumerate(attribute_text.splitlines(), start=1):
+            pair = line.rsplit(maxsplit=1)
+            if not pair:
+                continue
+            if len(pair) != 2 or not pair[1].lstrip("-").isdigit():
+                raise ValueError(f"{attribute_file}: expected lines '<class name or id> "
+                                 f"<attribute_id>'; line {number} is {line.strip()!r}")
+            by_class[pair[0]] = int(pair[1])
         # Each class is looked up by its name, else by its id.
         per_class = [by_class.get(name, by_class.get(str(i)))
                      for i, name in enumerate(target_names)]
@@ -650,9 +705,13 @@ def load_places(root, *, index="index.txt", image_dir=None, sensitive="auto", cl
         values, attribute = np.unique(attribute, return_inverse=True)
         if sensitive_names is None:
             names_file = root / "attributes.txt"
-            sensitive_names = ([line.strip() for line in names_file.read_text().splitlines()
-                                if line.strip()] if names_file.exists()
-                               else [str(v) for v in values])
+            if names_file.exists():
+                with reading(names_file, "Places", _PLACES_HOWTO):
+                    names_text = names_file.read_text()
+                sensitive_names = [line.strip() for line in names_text.splitlines()
+                                   if line.strip()]
+            else:
+                sensitive_names = [str(v) for v in values]
         if len(sensitive_names) != len(values):
             raise ValueError(f"`sensitive_names` must name the {len(values)} attribute "
                              f"values {values.tolist()}, got {list(sensitive_names)}")
@@ -663,7 +722,7 @@ def load_places(root, *, index="index.txt", image_dir=None, sensitive="auto", cl
     image_root = root if image_dir is None else root / image_dir
     files = [image_root / rows[i][0].lstrip("/") for i in keep]
     _require(files, "Places", _PLACES_HOWTO)          # before the long decode
-    images = _read_images(files, image_size)
+    images = _read_images(files, image_size, dataset="Places")
     return make_bunch(
         images, target[keep], None if attribute is None else attribute[keep],
         target_names=target_names, sensitive_names=sensitive_names, name="places",

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import check_image_size, make_bunch, resize_uint8
+from ._base import check_image_size, make_bunch, reading, resize_uint8
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts its files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+_FASHION_HOWTO = ("Reinstall Debian's dataset-fashion-mnist package, or fetch the files "
+                  "again with load('fashion-mnist', root=..., download=True).")
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -83,17 +86,30 @@ def load_digits_images(*, task="parity", attribute=None, image_size=None):
 
 
 def _read_idx(path):
-    """Read a (possibly gzipped) IDX file into a NumPy array."""
+    """Read a (possibly gzipped) IDX file into a NumPy array.
+
+    The header is checked against the file's length, so a truncated, corrupt or
+    foreign file is reported by name (:class:`~privlearn.datasets._base.CorruptFileError`).
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    dtype_code, ndim = data[2], data[3]
-    if dtype_code != 0x08:
-        raise ValueError(f"{path}: only unsigned-byte IDX files are supported")
-    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    with reading(path, "Fashion-MNIST", _FASHION_HOWTO):
+        with opener(path, "rb") as fh:
+            data = fh.read()
+        if len(data) < 4 or data[0] != 0 or data[1] != 0:
+            raise ValueError("not an IDX file (bad magic number)")
+        dtype_code, ndim = data[2], data[3]
+        if dtype_code != 0x08:
+            raise ValueError("only unsigned-byte IDX files are supported, got type code "
+                             f"{dtype_code:#04x}")
+        if not 1 <= ndim <= 3 or len(data) < 4 + 4 * ndim:
+            raise ValueError(f"the header announces {ndim} dimensions; expected 1 "
+                             "(labels) or 3 (images)")
+        dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
+        expected = 4 + 4 * ndim + int(np.prod(dims.astype(np.int64)))
+        if (dims < 0).any() or len(data) != expected:
+            raise ValueError(f"the header announces shape {tuple(dims.tolist())}, "
+                             f"{expected} bytes, but the file holds {len(data)} bytes")
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def _find_idx(root, stem):
@@ -144,8 +160,11 @@ def load_fashion_mnist(root=None, *, split="all", task="fine", image_size=None,
     for image_stem, label_stem in stems:
         imgs = _read_idx(_find_idx(root, image_stem))
         labs = _read_idx(_find_idx(root, label_stem))
-        if len(imgs) != len(labs):
-            raise ValueError(f"{image_stem} and {label_stem} hold different numbers of samples")
+        if imgs.ndim != 3 or labs.ndim != 1 or len(imgs) != len(labs):
+            raise ValueError(
+                f"Fashion-MNIST: {_find_idx(root, image_stem)} (shape {imgs.shape}) and "
+                f"{_find_idx(root, label_stem)} (shape {labs.shape}) do not fit together: "
+                "expected N×28×28 images and N labels. " + _FASHION_HOWTO)
         images.append(imgs)
         labels.append(labs)
     images = resize_uint8(np.concatenate(images)[:, None], image_size)
