@@ -12,6 +12,7 @@ Every loader returns a :class:`sklearn.utils.Bunch` with
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 from ._base import make_bunch, resize_uint8, subset
@@ -92,6 +93,17 @@ def load(name, root=None, **kwargs):
             f"load({name!r}) needs root=<folder with the data>; it cannot be "
             "downloaded here. See the data sets page of the docs for how to get it.")
     loader = getattr(import_module(f".{module}", __name__), function)
-    if needs_root or root is not None:
+    # Options are checked here, by name, so a typo gets our message (listing the
+    # loader's options) rather than Python's TypeError from inside the loader.
+    parameters = inspect.signature(loader).parameters
+    options = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise TypeError(f"load({key!r}): unknown option(s) {unknown}; its options are "
+                        f"{options}.")
+    takes_root = "root" in parameters
+    if root is not None and not takes_root:
+        raise TypeError(f"load({key!r}) takes no root: the data set is bundled.")
+    if takes_root:
         return loader(root, **kwargs)
     return loader(**kwargs)

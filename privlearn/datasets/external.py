@@ -113,6 +113,9 @@ def _require(paths, dataset, howto):
 def _root(root):
     if root is None:
         raise ValueError("`root` must be the folder holding the data set, got None")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError("`root` must be a folder path (str or Path), got "
+                        f"{type(root).__name__} {root!r}")
     return Path(root).expanduser()
 
 

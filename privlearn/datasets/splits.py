@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from ..records import Records
+from ..records import Records, check_class_labels
 from ._base import subset
 
 PARTS = ("target_train", "target_test", "shadow_train", "shadow_test")
@@ -43,15 +43,23 @@ def paper_split(data, *, n_per_part=None, random_state=None):
     >>> [len(parts[p].target) for p in pl.datasets.PARTS]
     [448, 448, 448, 448]
     """
+    if not isinstance(data, dict):
+        raise TypeError("paper_split: `data` must be a Bunch with 'images' and 'target' "
+                        f"(from privlearn.datasets.load), got {type(data).__name__}")
     for field in ("images", "target"):
         if field not in data:
             raise TypeError(f"paper_split: `data` must be a Bunch with '{field}', "
                             f"got keys {sorted(data)}")
-    target = np.asarray(data["target"])
+    target = check_class_labels(data["target"], argument="data.target",
+                                owner="paper_split")
     if len(target) != len(data["images"]):
         raise ValueError("paper_split: data.images and data.target differ in length "
                          f"({len(data['images'])} vs {len(target)})")
-    rng = check_random_state(random_state)
+    try:
+        rng = check_random_state(random_state)
+    except ValueError:
+        raise ValueError("paper_split: `random_state` must be None, an integer or a numpy "
+                         f"RandomState, got {random_state!r}") from None
     classes, counts = np.unique(target, return_counts=True)
     if len(classes) == 0:
         raise ValueError("paper_split: `data` holds no samples")
@@ -124,6 +132,9 @@ def membership_set(members, non_members):
     x_in, y_in = unpack(members, "members")
     x_out, y_out = unpack(non_members, "non_members")
     for arg, x, y in (("members", x_in, y_in), ("non_members", x_out, y_out)):
+        if x.ndim == 0 or y.ndim != 1:
+            raise ValueError(f"membership_set: `{arg}` must hold an array of inputs and a "
+                             f"1-D array of labels, got shapes {x.shape} and {y.shape}")
         if len(x) != len(y):
             raise ValueError(f"membership_set: `{arg}` has {len(x)} inputs but "
                              f"{len(y)} labels")

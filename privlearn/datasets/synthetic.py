@@ -13,6 +13,8 @@ the order of intensities), yet it is drawn independently of the class.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -54,6 +56,12 @@ def add_inversion_attribute(data, *, fraction=0.5, random_state=0):
     >>> data.sensitive_names, bool(abs(data.sensitive.mean() - 0.5) < 0.01)
     (['original', 'inverted'], True)
     """
+    if not isinstance(data, dict) or "images" not in data or "target" not in data:
+        raise TypeError("add_inversion_attribute: `data` must be a Bunch with 'images' and "
+                        f"'target' (from privlearn.datasets.load), got {type(data).__name__}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError("add_inversion_attribute: `fraction` must be a number in (0, 1), "
+                        f"got {fraction!r}")
     images = np.asarray(data["images"])
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError("add_inversion_attribute: `data.images` must be uint8 N×C×H×W, "
