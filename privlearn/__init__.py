@@ -29,11 +29,11 @@ _LAZY = {
     "RMIA": "attacks.rmia",
     "EncoderMembershipInference": "attacks.encoder_membership",
     "attribute_leakage_scorer": "attacks.attribute",
-    "privacy_utility_curve": "talos",
+    "privacy_utility_curve": "tradeoff",
     "run_audit": "audit",
 }
 _SUBMODULES = ("metrics", "attacks", "audit", "augment", "backbones", "losses",
-               "encoders", "talos")
+               "encoders", "talos", "tradeoff")
 
 __all__ = ["datasets", "membership_set", "Records", "__version__", *_LAZY, *_SUBMODULES]
 

@@ -15,7 +15,8 @@ from skorch.callbacks import Callback
 
 import privlearn as pl
 from privlearn.datasets.synthetic import add_inversion_attribute
-from privlearn.talos import AdversaryNet, plot_privacy_utility, privacy_utility_curve
+from privlearn.talos import AdversaryNet
+from privlearn.tradeoff import plot_privacy_utility, privacy_utility_curve
 
 matplotlib.use("Agg")
 

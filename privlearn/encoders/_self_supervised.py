@@ -1,0 +1,273 @@
+"""The shared base of the self-supervised encoders and their objectives.
+
+A self-supervised estimator trains on two augmented views of each image, with
+no labels.  Everything but the objective is shared and lives in
+:class:`SelfSupervisedEncoder`: the batched on-device augmentation
+(``augment__*``), ``fit``/``partial_fit``, the two-view training and validation
+steps, and the momentum/queue hook after each optimizer step.
+
+What differs between SimCLR, MoCo, BYOL, SimSiam and Barlow Twins is one
+:class:`Objective` each: its network, its loss, its hyperparameters and one
+:meth:`Objective.step` that turns a batch of views into ``(loss, h)``.  An
+estimator uses its objective through :meth:`SelfSupervisedEncoder.objective_step`;
+:class:`~privlearn.Talos` chooses one by name and adds its adversary to the
+same step.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.metaestimators import available_if
+from skorch import NeuralNet
+from skorch.dataset import unpack_data
+
+from ..augment import FeatureAugment, SimCLRAugment
+from ._base import _ImageEstimatorMixin, _is_int
+
+__all__ = ["Objective", "SelfSupervisedEncoder", "OBJECTIVES"]
+
+#: Objective name -> :class:`Objective` instance, filled by each objective's module.
+OBJECTIVES = {}
+
+
+def _split_augment_params(params):
+    augment = {k: v for k, v in params.items() if k == "augment" or k.startswith("augment__")}
+    rest = {k: v for k, v in params.items() if k not in augment}
+    return augment, rest
+
+
+def _no_predictions(estimator):
+    raise AttributeError(
+        f"{type(estimator).__name__} is a transformer and makes no predictions: use "
+        "transform(X) for the representations, or a pipeline with a classifier.")
+
+
+def check_positive_int(owner, name, value):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
+
+
+def check_positive_real(owner, name, value, *, upper=None):
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and value > 0 and (upper is None or value < upper))
+    if not ok:
+        bound = f" and < {upper}" if upper is not None else ""
+        raise ValueError(f"{owner}: `{name}` must be a finite number > 0{bound}, got "
+                         f"{value!r}.")
+
+
+def check_unit_interval(owner, name, value):
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and 0 <= value < 1)
+    if not ok:
+        raise ValueError(f"{owner}: `{name}` must be a number in [0, 1), got {value!r}.")
+
+
+class Objective:
+    """One self-supervised objective: network, loss, hyperparameters and step.
+
+    Stateless: everything trained or updated (weights, momentum copies,
+    queues) lives in the estimator's ``module_`` (and so in its checkpoints
+    and pickles); the hyperparameters are read from the estimator with
+    ``estimator._hyperparameter(name)``.
+
+    Attributes
+    ----------
+    name : str
+        The name :class:`~privlearn.Talos` accepts as ``objective``.
+    network : nn.Module class
+        The default ``module``.
+    criterion : nn.Module class
+        The default ``criterion`` (the loss).
+    defaults : dict
+        Hyperparameter name -> default value (the estimator's defaults).
+    """
+
+    name = None
+    network = None
+    criterion = None
+    defaults = {}
+
+    def check(self, estimator):
+        """Raise ValueError for invalid hyperparameters (before any work)."""
+
+    def module_kwargs(self, estimator):
+        """Keyword arguments of the network, from the hyperparameters."""
+        return {}
+
+    def criterion_kwargs(self, estimator):
+        """Keyword arguments of the loss, from the hyperparameters."""
+        return {}
+
+    def step(self, estimator, views, *, training, **fit_params):
+        """``(loss, h, y_pred)`` for the two batches of ``views``.
+
+        ``h`` are the representations of ``torch.cat(views)`` (shape
+        ``(2N, feature_dim)``, in the views' order), on which extra terms
+        (Talos's adversary) are computed; ``y_pred`` is what skorch records.
+        Only update state (queues) when ``training``.
+        """
+        raise NotImplementedError
+
+    def after_optimizer_step(self, estimator):
+        """Update what follows the optimizer step (momentum networks)."""
+
+
+class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin,
+                            TransformerMixin, NeuralNet):
+    """Base of the estimators trained on two augmented views without labels.
+
+    Subclasses name their :class:`Objective` (the ``objective_`` property) and
+    declare its hyperparameters as constructor parameters.  A training step is
+    ``train_step`` → ``train_step_single`` → :meth:`objective_step`
+    (:meth:`prepare_batch` → :meth:`make_views` → ``Objective.step``) →
+    ``self.backward`` → optimizer step → :meth:`after_optimizer_step`.
+    ``module=None`` and ``criterion=None`` select the objective's network and
+    loss.
+    """
+
+    prefixes_ = [*NeuralNet.prefixes_, "augment"]
+
+    @property
+    def objective_(self):
+        """The :class:`Objective` trained by this estimator."""
+        raise NotImplementedError
+
+    def _hyperparameter(self, name):
+        """The value of hyperparameter ``name`` (None: the objective's default)."""
+        value = getattr(self, name, None)
+        return self.objective_.defaults[name] if value is None else value
+
+    # --- checks and initialisation -----------------------------------------
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        self.objective_.check(self)
+
+    def _module_kwargs(self):
+        return {**super()._module_kwargs(), **self.objective_.module_kwargs(self)}
+
+    def _module_class(self):
+        return self.objective_.network if self.module is None else self.module
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.augment_ = self._make_augment()
+        return self
+
+    def _make_augment(self):
+        cls, kwargs = self.augment, self.get_params_for("augment")
+        if self.input_spec_.kind == "features" and cls is SimCLRAugment:
+            cls, kwargs = FeatureAugment, {}
+        try:
+            augment = self.initialized_instance(cls, kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self._owner()}: invalid `augment` / `augment__*` parameters: "
+                             f"{exc}") from exc
+        return augment.to(self._compute_device())
+
+    def initialize_criterion(self):
+        criterion = self.objective_.criterion if self.criterion is None else self.criterion
+        kwargs = {**self.objective_.criterion_kwargs(self), **self.get_params_for("criterion")}
+        self.criterion_ = self.initialized_instance(criterion, kwargs)
+        return self
+
+    def get_all_learnable_params(self):
+        # Momentum (target/key) networks are updated by after_optimizer_step,
+        # not by the optimizer.
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    def set_params(self, **params):
+        # skorch re-initialises only modules and criteria for prefixed
+        # parameters; the augmentation has no weights and is rebuilt here.
+        augment, rest = _split_augment_params(params)
+        for key, value in augment.items():
+            setattr(self, key, value)
+            if key != "augment":
+                self._params_to_validate.add(key)
+        if augment and self.initialized_:
+            self.augment_ = self._make_augment()
+        if rest or not augment:
+            super().set_params(**rest)
+        return self
+
+    # skorch's generic predict/predict_proba would return projections; hide them
+    # so that code asking ``hasattr(model, "predict_proba")`` is told the truth.
+    @available_if(_no_predictions)
+    def predict(self, X):  # pragma: no cover - never available
+        raise NotImplementedError
+
+    @available_if(_no_predictions)
+    def predict_proba(self, X):  # pragma: no cover - never available
+        raise NotImplementedError
+
+    # --- training -----------------------------------------------------------
+    def fit(self, X, y=None, **fit_params):
+        """Train the encoder on ``X`` without labels; ``y`` is ignored.
+
+        Re-initialises the network unless ``warm_start=True``.  All inputs and
+        parameters are checked before training starts.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, C, H, W), (N, H, W) or (N, d), or torch Dataset
+        y : ignored
+        **fit_params
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, None, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training on ``X`` for ``max_epochs`` epochs (``y`` ignored)."""
+        return self._fit(X, None, partial=True, **fit_params)
+
+    def make_views(self, x):
+        """Two independently augmented views of a float batch ``x``.
+
+        Both views come from one call on the doubled batch, so every image in
+        it gets its own random parameters.
+        """
+        views = self.augment_(torch.cat([x, x]))
+        return views.chunk(2)
+
+    def objective_step(self, batch, training=True, **fit_params):
+        """Views → objective for one batch; returns ``{"loss", "h", "y_pred"}``.
+
+        ``h`` holds the representations of both views, ``[h(v1); h(v2)]``
+        (shape ``(2N, feature_dim)``), for terms added on top of the
+        objective's loss (Talos).
+        """
+        Xi, _ = unpack_data(batch)
+        x = self.prepare_batch(Xi)
+        views = self.make_views(x)
+        loss, h, y_pred = self.objective_.step(self, views, training=training, **fit_params)
+        return {"loss": loss, "h": h, "y_pred": y_pred}
+
+    def after_optimizer_step(self):
+        """Called after every optimizer step (momentum networks' updates)."""
+        self.objective_.after_optimizer_step(self)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        step = self.objective_step(batch, training=True, **fit_params)
+        self.backward(step["loss"])
+        return step
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        self.after_optimizer_step()
+        return step
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        with torch.no_grad():
+            return self.objective_step(batch, training=False, **fit_params)
