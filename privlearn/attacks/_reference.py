@@ -35,6 +35,10 @@ __all__ = ["ReferenceModels", "ReferenceAttack", "label_probabilities", "record_
 # Smallest probability kept before taking logarithms (float64 keeps 1 - 1e-12 apart
 # from 1, so the logit-scaled confidence stays finite and ordered).
 PROBA_FLOOR = 1e-12
+# Draws of the random halves before a pool counts as too small.
+_MAX_DRAWS = 100
+# Records the target is first queried on, to check its answers before training.
+_PROBE = 256
 
 
 def label_probabilities(model, X, *, whose="target"):
@@ -104,6 +108,8 @@ def record_keys(X, *, dtype=None, label_values=None):
     (True, False)
     """
     inputs = np.asarray(X.inputs)
+    if inputs.dtype.kind == "O":     # object arrays of numbers: compare their values
+        inputs = inputs.astype(np.float64)
     if dtype is not None and inputs.dtype != dtype:
         inputs = inputs.astype(dtype)
     rows = np.ascontiguousarray(inputs).reshape(len(inputs), -1).view(np.uint8)
@@ -195,8 +201,12 @@ class ReferenceModels(BaseEstimator):
             raise ValueError(f"`n_shadows` (number of reference models) must be a "
                              f"positive integer, got {n!r}")
         if len(X) < 2:
-            raise ValueError(f"the pool holds {len(X)} record(s); reference models need "
-                             "at least 2 (each trains on a random half)")
+            raise ValueError(f"the pool holds {len(X)} record(s) (n_samples = {len(X)}); "
+                             "reference models need at least 2 (each trains on a random "
+                             "half)")
+        if len(np.unique(np.asarray(X.labels))) < 2:
+            raise ValueError("the pool's labels hold only one class; reference models "
+                             "are classifiers and need at least 2 classes")
 
     def _draw_halves(self, n_pool, rng):
         n = self.n_models
@@ -224,16 +234,20 @@ class ReferenceModels(BaseEstimator):
         X = check_records(X)
         self._check_params(X)
         rng = check_random_state(self.random_state)
-        in_ = self._draw_halves(len(X), rng)
         labels = np.asarray(X.labels)
-        n_classes = len(np.unique(labels))
-        for k, mask in enumerate(in_):
-            if len(np.unique(labels[mask])) < min(2, n_classes):
-                raise ValueError(
-                    f"the pool of {len(X)} records is too small for n_shadows="
-                    f"{self.n_models}: reference model {k} would train on "
-                    f"{int(mask.sum())} record(s) of fewer than 2 classes; use a larger "
-                    "pool")
+        # Every model must see at least two classes: redraw the halves (a few
+        # times at most, on tiny pools) until it does.
+        for _ in range(_MAX_DRAWS):
+            in_ = self._draw_halves(len(X), rng)
+            n_seen = np.array([len(np.unique(labels[mask])) for mask in in_])
+            if (n_seen >= 2).all():
+                break
+        else:
+            k = int(np.argmin(n_seen))
+            raise ValueError(
+                f"the pool of {len(X)} records is too small for n_shadows="
+                f"{self.n_models}: in {_MAX_DRAWS} draws of the halves, reference model "
+                f"{k} always trained on records of fewer than 2 classes; use a larger pool")
         seeds = (rng.randint(np.iinfo(np.int32).max, size=self.n_models)
                  if self.random_state is not None else [None] * self.n_models)
         jobs = (delayed(_fit_one)(_seeded(self.estimator, None if s is None else int(s)),
@@ -251,7 +265,9 @@ class ReferenceModels(BaseEstimator):
         # count as IN for a model that trained on any copy.
         self.pool_labels_ = np.unique(labels)
         keys = record_keys(X, label_values=self.pool_labels_)
-        self.pool_dtype_ = np.asarray(X.inputs[:1]).dtype
+        self.pool_dtype_ = keys_dtype = np.asarray(X.inputs[:1]).dtype
+        if keys_dtype.kind == "O":
+            self.pool_dtype_ = np.dtype(np.float64)
         self.keys_, inverse = np.unique(keys, return_inverse=True)
         key_in = np.zeros((self.n_models, len(self.keys_)), dtype=bool)
         np.logical_or.at(key_in, (slice(None), inverse.ravel()), in_)
@@ -406,6 +422,8 @@ class ReferenceAttack(MembershipAttack):
         self._check_common()
         self._check_params(target)
         check_labels_in_classes(target, X.labels)
+        # The target must answer on the pool (finite posteriors) before any training.
+        label_probabilities(target, X[:_PROBE], whose="target")
         reference = self._reference_models(X)
         if not hasattr(reference, "models_"):
             reference.fit(X)
@@ -420,6 +438,12 @@ class ReferenceAttack(MembershipAttack):
 
     def _check_params(self, target):
         pass
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # fit ignores y: any y (binary or not) is accepted.
+        tags.classifier_tags.multi_class = True
+        return tags
 
     # --- what the models answer -----------------------------------------------
     def _probabilities(self, X):

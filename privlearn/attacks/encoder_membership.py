@@ -85,6 +85,12 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         [0, 1], returning augmented images of the same shape (the interface of
         :class:`privlearn.augment.SimCLRAugment`).  None: ``SimCLRAugment()``,
         the augmentation SimCLR trains with.
+    center : bool, default=True
+        Subtract the encoder's mean embedding (over the views of the fitting
+        images) before the cosine similarities.  Embeddings after a ReLU all lie
+        in the positive orthant, where every raw cosine is close to 1 and the
+        members' extra alignment is hard to see; centring (not in the paper)
+        removes that shared direction.  False: the paper's raw cosines.
     attack_model : classifier or None, default=None
         Recipe of the classifier of the ``"vector"`` and ``"set"`` features.
         None: standardisation and logistic regression.
@@ -100,6 +106,8 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         ``"vector"`` and ``"set"`` only.
     threshold_ : float
         ``"threshold"`` only: on the mean similarity.
+    center_ : ndarray or None
+        The target's mean embedding subtracted at prediction (``center=True``).
 
     Examples
     --------
@@ -118,8 +126,9 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
     """
 
     def __init__(self, target, shadow=None, method="vector", n_views=10, augment=None,
-                 attack_model=None, random_state=None):
+                 center=True, attack_model=None, random_state=None):
         self.target = target
+        self.center = center
         self.shadow = shadow
         self.method = method
         self.n_views = n_views
@@ -162,29 +171,14 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         from ..augment import SimCLRAugment      # torch is imported only here
         return SimCLRAugment()
 
-    def similarities(self, encoder, X):
-        """Cosine similarities between every pair of views of each image.
-
-        Parameters
-        ----------
-        encoder : fitted transformer
-        X : array-like of images (or Records)
-
-        Returns
-        -------
-        similarities : ndarray of shape (n_images, n_views * (n_views - 1) / 2)
-            In the fixed order of the upper triangle of the views' similarity
-            matrix.
-        """
+    def _embeddings(self, encoder, images):
+        """Embeddings of ``n_views`` augmented views of every image, (n, n_views, d)."""
         import torch
 
-        images = _images_of(X)
-        self._check_images(images)
         augment = self._augment()
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         generator = torch.Generator().manual_seed(int(seed))
         v = int(self.n_views)
-        rows, cols = np.triu_indices(v, k=1)
         out = []
         for start in range(0, len(images), _CHUNK_IMAGES):
             chunk = images[start:start + _CHUNK_IMAGES]
@@ -195,7 +189,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
                 x = x[:, None]
             with torch.no_grad():
                 views = augment(x.repeat_interleave(v, dim=0), generator=generator)
-            views = views.numpy()
+            views = np.asarray(views)
             if chunk.ndim == 3:
                 views = views[:, 0]
             if scale != 1.0:                      # hand the encoder its own input type
@@ -203,12 +197,37 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
             else:
                 views = views.astype(chunk.dtype, copy=False)
             embeddings = np.asarray(encoder.transform(views), dtype=np.float64)
-            embeddings = embeddings.reshape(len(chunk), v, -1)
-            norms = np.linalg.norm(embeddings, axis=2, keepdims=True)
-            unit = embeddings / np.maximum(norms, 1e-12)
-            cosine = np.einsum("nvd,nwd->nvw", unit, unit)
-            out.append(cosine[:, rows, cols])
+            out.append(embeddings.reshape(len(chunk), v, -1))
         return np.concatenate(out)
+
+    def similarities(self, encoder, X, center=None):
+        """Cosine similarities between every pair of views of each image.
+
+        Parameters
+        ----------
+        encoder : fitted transformer
+        X : array-like of images (or Records)
+        center : ndarray of shape (n_features_out,) or None
+            Subtracted from every embedding first.
+
+        Returns
+        -------
+        similarities : ndarray of shape (n_images, n_views * (n_views - 1) / 2)
+            In the fixed order of the upper triangle of the views' similarity
+            matrix.
+        """
+        images = _images_of(X)
+        self._check_images(images)
+        return self._pairwise(self._embeddings(encoder, images), center)
+
+    def _pairwise(self, embeddings, center):
+        if center is not None:
+            embeddings = embeddings - center
+        unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=2, keepdims=True),
+                                       1e-12)
+        cosine = np.einsum("nvd,nwd->nvw", unit, unit)
+        rows, cols = np.triu_indices(int(self.n_views), k=1)
+        return cosine[:, rows, cols]
 
     def _features(self, similarities):
         if self.method == "vector":
@@ -252,7 +271,17 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
                 shadow.set_params(**dict.fromkeys(names, int(seed)))
             self.shadow_ = shadow.fit(images[y == 1])
             encoder = self.shadow_
-        features = self._features(self.similarities(encoder, images))
+        embeddings = self._embeddings(encoder, images)
+        center = embeddings.mean(axis=(0, 1)) if self.center else None
+        features = self._features(self._pairwise(embeddings, center))
+        # The target's own centre, from its answers on the same images (in the
+        # shadow protocol the attacker queries the target on images it holds).
+        if not self.center:
+            self.center_ = None
+        elif self.shadow_ is None:
+            self.center_ = center
+        else:
+            self.center_ = self._embeddings(target, images).mean(axis=(0, 1))
         if self.method == "threshold":
             fpr, tpr, thresholds = roc_curve(y, features[:, 0])
             best = int(np.argmax(tpr - fpr))
@@ -280,7 +309,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         scores : ndarray of shape (n_images,)
         """
         check_is_fitted(self, "classes_")
-        features = self._features(self.similarities(self.target, X))
+        features = self._features(self.similarities(self.target, X, center=self.center_))
         if self.method == "threshold":
             return features[:, 0] - self.threshold_
         model = self.attack_model_

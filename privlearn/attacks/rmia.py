@@ -23,6 +23,9 @@ from ._reference import PROBA_FLOOR, ReferenceAttack
 
 __all__ = ["RMIA"]
 
+# Relative margin below which two log likelihood ratios count as equal.
+_TIE = 1e-9
+
 
 class RMIA(ReferenceAttack):
     """Relative membership inference (RMIA) with reference models.
@@ -149,9 +152,11 @@ class RMIA(ReferenceAttack):
         return self._score(self._checked_records(X))
 
     def _score(self, X):
-        log_ratio = self._log_ratios(X)
-        below = np.searchsorted(self.population_log_ratios_,
-                                log_ratio - np.log(float(self.gamma)), side="left")
+        bound = self._log_ratios(X) - np.log(float(self.gamma))
+        # LR(x) / LR(z) > gamma strictly; a margin of 1e-9 keeps ties (x itself,
+        # when x is a population record) ties whatever the batch's rounding.
+        bound = bound - _TIE * (1.0 + np.abs(bound))
+        below = np.searchsorted(self.population_log_ratios_, bound, side="left")
         return below / len(self.population_log_ratios_)
 
     def _decision(self, X):

@@ -1,0 +1,212 @@
+"""RMIA (Zarifzadeh et al., ICML 2024): power with few reference models, its score
+against a brute-force computation, sharing reference models with LiRA."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_array, check_is_fitted
+
+import privlearn as pl
+from privlearn.attacks import RMIA, LiRA, ReferenceModels
+from privlearn.attacks._features import METRIC_SCORES, label_columns
+from privlearn.metrics import tpr_at_fpr
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+N_POOL = 1000
+RECIPE = MLPClassifier((64,), max_iter=200, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    """An MLP on a random half of a 1,000-record digits pool; 4 reference models."""
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.RandomState(0)
+    idx = rng.permutation(len(X))[:N_POOL]
+    X, y = X[idx] / 16.0, y[idx]
+    member = np.zeros(N_POOL, dtype=int)
+    member[rng.permutation(N_POOL)[:N_POOL // 2]] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        target = clone(RECIPE).fit(X[member == 1], y[member == 1])
+        pool = pl.Records(X, y)
+        reference = ReferenceModels(RECIPE, n_models=4, random_state=1, n_jobs=2).fit(pool)
+    return pool, member, target, reference
+
+
+def best_metric_tpr(target, pool, member, fpr):
+    proba = target.predict_proba(pool.inputs)
+    columns, known = label_columns(target.classes_, pool.labels)
+    return max(tpr_at_fpr(member, METRIC_SCORES[m](proba, columns, known), fpr)
+               for m in ("confidence", "entropy", "modified_entropy"))
+
+
+@pytest.mark.slow
+def test_rmia_with_four_reference_models_beats_the_metric_attack(overfit):
+    pool, member, target, reference = overfit
+    scores = RMIA(target, reference=reference).fit(pool).decision_function(pool)
+    rmia_tpr = tpr_at_fpr(member, scores, 0.01)
+    metric_tpr = best_metric_tpr(target, pool, member, 0.01)
+    # Measured: 0.070 against 0.006 (500 non-members: 1% FPR is 5 of them).
+    assert rmia_tpr >= 3 * max(metric_tpr, 1 / 500), (rmia_tpr, metric_tpr)
+    assert roc_auc_score(member, scores) > 0.58
+
+
+def test_score_is_the_fraction_of_population_below(overfit):
+    """Brute force, record by record: Pr(x) = ((1 + a) Pr_OUT(x) + 1 - a) / 2."""
+    pool, member, target, reference = overfit
+    a, gamma = 0.3, 2.0
+    rmia = RMIA(target, reference=reference, offline_a=a, gamma=gamma).fit(pool)
+
+    def log_ratio(i):
+        label = pool.labels[i]
+        x = pool.inputs[i:i + 1]
+        p_target = target.predict_proba(x)[0][list(target.classes_).index(label)]
+        outs = [m.predict_proba(x)[0][list(m.classes_).index(label)]
+                for k, m in enumerate(reference.models_) if not reference.in_[k, i]]
+        p_x = ((1 + a) * np.mean(outs) + 1 - a) / 2
+        return np.log(p_target) - np.log(p_x)
+
+    z = np.array([log_ratio(i) for i in range(0, N_POOL, 10)])
+    population = pool[np.arange(0, N_POOL, 10)]
+    rmia_z = RMIA(target, reference=reference, offline_a=a, gamma=gamma,
+                  population=population).fit(pool)
+    for i in (3, 17, 501):
+        expected = np.mean(np.exp(log_ratio(i) - z) > gamma)
+        assert rmia_z.score_samples(pool[[i]])[0] == pytest.approx(expected)
+    assert rmia.population_log_ratios_.shape == (N_POOL,)
+
+
+def test_shares_reference_models_with_lira(overfit):
+    pool, member, target, reference = overfit
+    lira = LiRA(target, reference=reference).fit(pool)
+    rmia = RMIA(target, reference=lira.reference_).fit(pool)
+    assert rmia.reference_ is lira.reference_ is reference
+    assert clone(rmia).reference is reference
+
+
+def test_online_and_offline_variants(overfit):
+    pool, member, target, reference = overfit
+    for params in (dict(online=True), dict(offline_a=1.0), dict(gamma=1.5)):
+        scores = RMIA(target, reference=reference, **params).fit(pool).decision_function(pool)
+        assert roc_auc_score(member, scores) > 0.55, params
+    # Records outside the pool are scored (offline: every model left them out).
+    X, y = load_digits(return_X_y=True)
+    outside = pl.Records(X[-4:] / 16.0 + 1e-3, y[-4:])
+    proba = RMIA(target, reference=reference).fit(pool).predict_proba(outside)
+    assert ((proba >= 0) & (proba <= 1)).all() and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_predict_and_proba_follow_the_score(overfit):
+    pool, member, target, reference = overfit
+    rmia = RMIA(target, reference=reference).fit(pool)
+    score = rmia.score_samples(pool)
+    assert np.array_equal(rmia.predict(pool), (score > 0.5).astype(int))
+    assert np.allclose(rmia.predict_proba(pool)[:, 1], score)
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dict(offline_a=1.5), ValueError, "offline_a"),
+    (dict(gamma=0.5), ValueError, "gamma"),
+    (dict(online="yes"), TypeError, "online"),
+    (dict(population=np.zeros((3, 64))), TypeError, "population"),
+    (dict(n_shadows=1), ValueError, "at least 2"),
+])
+def test_bad_parameters_fail_before_training(params, error, match):
+    X, y = load_digits(return_X_y=True)
+    target = LogisticRegression(max_iter=50).fit(X[:100], y[:100])
+
+    class Tripwire(LogisticRegression):
+        def fit(self, X, y):
+            raise AssertionError("trained before the parameters were checked")
+
+    with pytest.raises(error, match=match):
+        RMIA(target, Tripwire(), **params).fit(pl.Records(X[:100], y[:100]))
+
+
+# --------------------------------------------------------------------------- sklearn checks
+class AnyWidthTarget(ClassifierMixin, BaseEstimator):
+    """A fitted stand-in target for check data of any width."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        X = check_array(X)
+        weights = np.cos(np.arange(len(self.classes_))[:, None]
+                         * (1.0 + np.arange(X.shape[1]))[None, :])
+        logits = X @ weights.T
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+
+def _records(X):
+    if isinstance(X, pl.Records):
+        return X
+    try:
+        values = np.nan_to_num(np.asarray(X, dtype=np.float64), posinf=0.0, neginf=0.0)
+        labels = (np.floor(values.reshape(len(values), -1).sum(axis=1) * 3.7)
+                  .astype(np.int64) % 3)
+    except (TypeError, ValueError):
+        labels = np.zeros(X.shape[0] if hasattr(X, "shape") else len(X), dtype=np.int64)
+    return pl.Records(X, labels)
+
+
+class RMIAOnChecks(RMIA):
+    def fit(self, X, y=None):
+        return super().fit(_records(X), y)
+
+    def decision_function(self, X):
+        return super().decision_function(_records(X))
+
+    def predict_proba(self, X):
+        return super().predict_proba(_records(X))
+
+    def predict(self, X):
+        return super().predict(_records(X))
+
+    def score_samples(self, X):
+        return super().score_samples(_records(X))
+
+    def score(self, X, y, sample_weight=None):
+        return super().score(_records(X), y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        return tags
+
+
+Y_IGNORED = ("fit(X, y=None) ignores y (the attacker's pool needs no membership), so "
+             "checks that expect y to be validated or learned do not apply")
+MEMBERSHIP_IS_0_1 = ("predictions are membership (1 member, 0 non-member), not the "
+                     "check's class labels")
+EXPECTED = {
+    "check_classifiers_classes": MEMBERSHIP_IS_0_1,
+    "check_classifiers_train": MEMBERSHIP_IS_0_1,
+    "check_classifiers_regression_target": Y_IGNORED,
+    "check_classifiers_one_label": Y_IGNORED,
+    "check_classifiers_one_label_sample_weights": Y_IGNORED,
+    "check_supervised_y_2d": Y_IGNORED,
+    "check_supervised_y_no_nan": Y_IGNORED,
+    "check_fit_score_takes_y": ("score(X, y) is the accuracy against membership, so y "
+                                "must be 0/1 there (fit ignores it)"),
+}
+
+
+@parametrize_with_checks(
+    [RMIAOnChecks(AnyWidthTarget().fit(np.zeros((3, 1)), [0, 1, 2]),
+                  LogisticRegression(max_iter=100), n_shadows=2, random_state=0)],
+    expected_failed_checks=lambda est: EXPECTED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
