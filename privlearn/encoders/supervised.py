@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -47,6 +51,16 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         do (membership inference relies on the gap this leaves).
     classes : array-like or None, default=None
         All class labels, if ``y`` may not show every one of them.
+    noise_multiplier : float or None, default=None
+        DP-SGD (with ``max_grad_norm``; both or neither): the Gaussian noise's
+        standard deviation relative to ``max_grad_norm``.  ``None``: ordinary
+        training.
+    max_grad_norm : float or None, default=None
+        DP-SGD: every record's gradient is clipped to this L2 norm before the
+        batch's gradients are summed and noised.
+    target_delta : float, default=1e-5
+        The δ of the (ε, δ) guarantee reported as ``epsilon_`` (choose it well
+        below 1 / number of training records).
     warm_start, verbose, callbacks, module, criterion, **kwargs
         As for :class:`SimCLR` (``module=ClassifierNet``,
         ``criterion=torch.nn.CrossEntropyLoss``).
@@ -57,12 +71,37 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         The class labels (any sortable labels: ints, strings, ...).
     module_ : ClassifierNet
     input_spec_ : InputSpec
+    epsilon_ : float
+        DP-SGD only: the ε of the (ε, ``target_delta``)-differential-privacy
+        guarantee of all training since the last (re)initialisation, from
+        Opacus's RDP accountant.
+    accountant_ : opacus.accountants.RDPAccountant
+        DP-SGD only: the accountant (its ``history`` lists the steps taken).
 
     Notes
     -----
     Inputs follow the same rules as :class:`SimCLR`; a torch ``Dataset`` of
     ``(image, label)`` pairs may be passed without ``y``.  No augmentation is
     applied.
+
+    **DP-SGD** (Abadi et al., 2016) with Opacus, when ``noise_multiplier`` and
+    ``max_grad_norm`` are set: the network is made Opacus-compatible
+    (``opacus.validators.ModuleValidator.fix``: BatchNorm, which mixes the
+    records of a batch, becomes GroupNorm; in-place activations are turned off
+    for Opacus's hooks).  During training only, the network is wrapped in
+    Opacus's ``GradSampleModule`` (per-record gradients), the optimizer in its
+    ``DPOptimizer`` (clip each record's gradient to ``max_grad_norm``, add
+    Gaussian noise of standard deviation ``noise_multiplier · max_grad_norm``,
+    average over the expected batch size) and the training loader in its
+    ``DPDataLoader`` (Poisson sampling: each record joins each batch
+    independently with probability ``batch_size / N``, so batch sizes vary, as
+    the accountant's analysis assumes).  The fitted model holds the plain
+    network and optimizer.  ``partial_fit`` and ``warm_start`` continue on the
+    same accountant (the guarantee covers all the training).  The guarantee is
+    record-level for the training set, and only for the network's weights: a
+    head fitted afterwards on the same records without DP (say, a
+    ``LogisticRegression`` on ``transform``) is not covered.  Mixed
+    ``precision`` is refused with DP-SGD.
 
     Examples
     --------
@@ -73,11 +112,16 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
     (2, 10)
     >>> clf.transform(data.images[:2]).shape
     (2, 128)
+    >>> dp = pl.SupervisedClassifier(noise_multiplier=1.0, max_grad_norm=1.0,
+    ...                              max_epochs=2, random_state=0)
+    >>> dp.fit(data.images[:300], data.target[:300]).epsilon_ > 0
+    True
     """
 
     def __init__(self, *, backbone="cnn", max_epochs=100, batch_size=256, lr=1e-3,
                  optimizer=torch.optim.Adam, device="cpu", precision=None,
                  channels_last=False, random_state=None, train_split=None, classes=None,
+                 noise_multiplier=None, max_grad_norm=None, target_delta=1e-5,
                  warm_start=False, verbose=0,
                  callbacks=None, module=ClassifierNet, criterion=torch.nn.CrossEntropyLoss,
                  iterator_train=DataLoader, iterator_valid=DataLoader, dataset=ImageDataset,
@@ -93,9 +137,102 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         self.precision = precision
         self.channels_last = channels_last
         self.random_state = random_state
+        self.noise_multiplier = noise_multiplier
+        self.max_grad_norm = max_grad_norm
+        self.target_delta = target_delta
 
     def _module_kwargs(self):
         return {**super()._module_kwargs(), "n_classes": len(self.classes_)}
+
+    # --- DP-SGD (Opacus) ------------------------------------------------------
+    def _dp_enabled(self):
+        return self.noise_multiplier is not None
+
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        owner = self._owner()
+        sigma, clip = self.noise_multiplier, self.max_grad_norm
+        if (sigma is None) != (clip is None):
+            raise ValueError(f"{owner}: DP-SGD needs both `noise_multiplier` and "
+                             f"`max_grad_norm` (or neither), got noise_multiplier={sigma!r}"
+                             f", max_grad_norm={clip!r}.")
+        for name, value in (("noise_multiplier", sigma), ("max_grad_norm", clip)):
+            if value is not None and (not isinstance(value, numbers.Real)
+                                      or isinstance(value, bool)
+                                      or not math.isfinite(value) or not value > 0):
+                raise ValueError(f"{owner}: `{name}` must be None or a finite number > 0, "
+                                 f"got {value!r}.")
+        delta = self.target_delta
+        if (not isinstance(delta, numbers.Real) or isinstance(delta, bool)
+                or not 0 < delta < 1):
+            raise ValueError(f"{owner}: `target_delta` must be a number in (0, 1), got "
+                             f"{delta!r}.")
+        if self._dp_enabled() and self.precision is not None:
+            raise ValueError(f"{owner}: DP-SGD (noise_multiplier) runs in float32 only; set "
+                             f"precision=None, got {self.precision!r}.")
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self._dp_enabled():
+            from opacus.validators import ModuleValidator
+
+            # BatchNorm mixes the records of a batch, so a record's gradient would
+            # not be its own: Opacus's fix puts GroupNorm in its place.
+            self.module_ = ModuleValidator.fix(self.module_)
+            ModuleValidator.validate(self.module_, strict=True)
+            # Opacus's backward hooks forbid in-place activations after a hooked layer.
+            for layer in self.module_.modules():
+                if getattr(layer, "inplace", False) is True:
+                    layer.inplace = False
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        if self._dp_enabled():
+            from opacus.accountants import RDPAccountant
+
+            self.accountant_ = RDPAccountant()     # a new model: a new privacy budget
+        else:                                       # DP switched off since a DP fit
+            self.__dict__.pop("accountant_", None)
+            self.__dict__.pop("epsilon_", None)
+        return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if not self._dp_enabled():
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        # Opacus's wrappers live only while training: the fitted model keeps the
+        # plain network and optimizer (picklable, cloneable), and partial_fit or
+        # a warm start wraps them again and adds to the same accountant.
+        module, optimizer = self.module_, self.optimizer_
+        self.module_ = GradSampleModule(module, loss_reduction="mean")
+        self.optimizer_ = DPOptimizer(
+            optimizer, noise_multiplier=float(self.noise_multiplier),
+            max_grad_norm=float(self.max_grad_norm), expected_batch_size=self.batch_size,
+            loss_reduction="mean")
+        try:
+            with warnings.catch_warnings():
+                # The first layer's input needs no gradient; torch says so every batch.
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            self.module_.to_standard_module()
+            self.module_, self.optimizer_ = module, optimizer
+        self.epsilon_ = float(self.accountant_.get_epsilon(delta=self.target_delta))
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and self._dp_enabled():
+            from opacus.data_loader import DPDataLoader
+
+            # Poisson sampling at rate batch_size / N (the loader's 1 / len).
+            iterator = DPDataLoader.from_data_loader(iterator)
+            self.optimizer_.attach_step_hook(
+                self.accountant_.get_optimizer_hook_fn(sample_rate=iterator.sample_rate))
+        return iterator
 
     @property
     def _default_callbacks(self):
