@@ -20,6 +20,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "SimCLR": "encoders",
     "SupervisedClassifier": "encoders",
+    "MoCo": "encoders",
+    "BYOL": "encoders",
+    "SimSiam": "encoders",
+    "BarlowTwins": "encoders",
     "Talos": "talos",
     "LinearConceptEraser": "erasure",
     "MembershipInference": "attacks.membership",
@@ -30,6 +34,7 @@ _LAZY = {
     "EncoderMembershipInference": "attacks.encoder_membership",
     "attribute_leakage_scorer": "attacks.attribute",
     "privacy_utility_curve": "tradeoff",
+    "compare_defenses": "tradeoff",
     "run_audit": "audit",
 }
 _SUBMODULES = ("metrics", "attacks", "audit", "augment", "backbones", "losses",
