@@ -69,6 +69,9 @@ def build_parser():
     audit.add_argument("--label-only-records", type=int, default=None,
                        help="records attacked by the label-only attack (default: 150; 60 "
                             "with --quick)")
+    audit.add_argument("--reference-models", type=int, default=None,
+                       help="reference models per family for LiRA and RMIA, trained once "
+                            "and shared (0 skips both; default: 2)")
     audit.add_argument("--n-boot", type=int, default=None,
                        help="bootstrap resamples of each interval (default: 1000)")
     audit.add_argument("--min-fraction-removed", type=float, default=None,
@@ -104,7 +107,8 @@ _OPTION_FLAGS = ("dataset", "root", "backbone", "epochs", "batch_size", "device"
                  "out", "attacks", "n_per_part", "image_size", "n_jobs", "attribute",
                  "repeats", "talos_weight", "talos_weights", "label_only_records", "n_boot",
                  "min_fraction_removed", "max_utility_cost", "torch_threads", "overwrite",
-                 "label_only_max_iter", "confidence", "lr", "temperature")
+                 "label_only_max_iter", "confidence", "lr", "temperature", "reference_models",
+                 "encodermi_views")
 
 
 def cli_words(message):
@@ -135,7 +139,7 @@ def _audit(args, parser):
     from .audit import AuditLockedError
 
     options = {name: getattr(args, name) for name in (
-        "talos_weight", "talos_weights", "label_only_records", "n_boot",
+        "talos_weight", "talos_weights", "label_only_records", "n_boot", "reference_models",
         "min_fraction_removed", "max_utility_cost", "torch_threads")
         if getattr(args, name) is not None}
     attribute = None if args.attribute in ("none", "None") else args.attribute

@@ -31,7 +31,8 @@ def test_audit_writes_report_json_and_plots(audit_run):
     assert set(results["utility"]) == {"contrastive", "supervised", "talos"}
     for family, attacks in results["membership"].items():
         assert set(attacks) == {"nn", "correctness", "confidence", "entropy",
-                                "modified_entropy", "label_only"}
+                                "modified_entropy", "label_only", "lira", "rmia",
+                                "encodermi"}
         for report in attacks.values():
             assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["roc_auc"] <= 1.0
     for family, attr in results["attribute"].items():
@@ -79,7 +80,7 @@ def test_audit_same_budget_for_every_family(audit_run):
     out, _ = audit_run
     import joblib
 
-    folder = next((out / "checkpoints").iterdir())
+    folder = next((out / "checkpoints").glob("models-*"))
     for name in ("contrastive-target-seed0", "supervised-target-seed2", "talos-target-seed4"):
         model = joblib.load(folder / f"{name}.joblib")["model"]
         net = model.steps[0][1] if hasattr(model, "steps") else model
@@ -117,6 +118,11 @@ def test_changed_configuration_gets_new_checkpoints():
     assert a.key() != AuditConfig(epochs=2, attribute="digit").key()
     assert a.key() != AuditConfig(epochs=2, torch_threads=2).key()
     assert a.report_key() != AuditConfig(epochs=2, max_utility_cost=0.1).report_key()
+    # trained models are shared by configurations that differ in attacks only
+    assert a.model_key() == AuditConfig(epochs=2, attacks=("nn",), reference_models=4,
+                                        label_only_records=20).model_key()
+    assert a.key() != AuditConfig(epochs=2, reference_models=4).key()
+    assert a.model_key() != AuditConfig(epochs=3).model_key()
 
 
 def test_interrupted_training_is_not_checkpointed(tmp_path, monkeypatch):
@@ -154,6 +160,8 @@ BAD_OPTIONS = [
     (dict(attacks=["lira2"]), "unknown attacks"),
     (dict(repeats=0), "repeats"),
     (dict(n_boot=5), "n_boot"),
+    (dict(reference_models=1), "reference_models"),
+    (dict(reference_models=-2), "reference_models"),
     (dict(min_fraction_removed=0.0), "min_fraction_removed"),
     (dict(max_utility_cost=-0.1), "max_utility_cost"),
     (dict(lr=float("nan")), "lr"),

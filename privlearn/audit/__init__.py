@@ -25,17 +25,19 @@ import time
 from dataclasses import asdict
 
 import numpy as np
+from sklearn.utils import Bunch
 
 from .. import datasets as _datasets
 from .attack import MEMBERSHIP_REGISTRY, run_attribute, run_membership, utility
-from .config import (ATTACKS, BACKBONES, FAMILIES, MEMBERSHIP_ATTACKS, AuditConfig,
-                     build_config, check_config, check_out, seeds)
+from .config import (ATTACKS, BACKBONES, FAMILIES, MEMBERSHIP_ATTACKS, REFERENCE_ATTACKS,
+                     SEED_OFFSETS, AuditConfig, build_config, check_config, check_out,
+                     seeds)
 from .judge import combine_seeds, judge_seed, strongest_attack
 from .output import (AuditLockedError, Checkpoints, OutputLock, ReportExistsError,
                      check_existing_report)
 from .progress import Progress
 from .split import attack_sets, load_data, split
-from .train import ModelSpec, model_specs, thread_limit, train_models
+from .train import model_specs, thread_limit, train_models, train_reference
 
 __all__ = ["AuditConfig", "run_audit", "MEMBERSHIP_ATTACKS", "ATTACKS", "BACKBONES",
            "FAMILIES", "AuditLockedError", "ReportExistsError"]
@@ -61,7 +63,7 @@ def _public(result):
             if k not in ("predictions", "truth", "test_predictions")}
 
 
-def _run_repeat(cfg, data, seed, store, progress):
+def _run_repeat(cfg, data, seed, store, model_store, progress):
     """Split, train, attack for one repeat; the raw per-record results."""
     parts = split(data, cfg, seed)
     has_attribute = data.sensitive is not None
@@ -69,30 +71,47 @@ def _run_repeat(cfg, data, seed, store, progress):
     families = [f for f in FAMILIES if f != "talos" or has_attribute]
     sweep = [w for w in cfg.talos_weights if w != cfg.talos_weight] if has_attribute else []
     specs = model_specs(families, sweep, seed)
-    models, seconds = train_models(cfg, [(s, parts[s.part]) for s in specs], store, progress)
+    models, seconds = train_models(cfg, [(s, parts[s.part]) for s in specs], model_store,
+                                   progress)
 
     def model(family, role="target", weight=None):
         spec = next(s for s in specs if (s.family, s.role, s.weight) == (family, role, weight))
         return models[spec.name]
 
-    membership_attacks = [a for a in cfg.attacks if a in MEMBERSHIP_REGISTRY]
+    membership_attacks = [a for a in cfg.attacks if a in MEMBERSHIP_REGISTRY
+                          and not (a in REFERENCE_ATTACKS and cfg.reference_models == 0)]
     run_attr = "attribute" in cfg.attacks and has_attribute
     raw = {"membership": {}, "attribute": {}, "utility": {},
            "eval_membership": sets.eval[1], "test_truth": np.asarray(sets.test[1])}
-    for family in families:
+    pool = sets.shadow[0]  # the attacker's records: the shadow parts
+    pool_sensitive = sets.aux[1] if has_attribute else None
+    for index, family in enumerate(families):
         progress.stage(f"attacking {family} (seed {seed})")
         target, shadow = model(family), model(family, "shadow")
         raw["utility"][family] = utility(target, sets)
+
+        def reference(family=family, index=index):
+            name = f"reference-{family}-seed{seed}"
+            progress.stage(f"training {cfg.reference_models} reference models ({family})")
+            entry, _ = store.get_or_compute(name, lambda: train_reference(
+                cfg, family, pool, pool_sensitive,
+                seed + SEED_OFFSETS["reference"] + index))
+            seconds[name] = entry["train_seconds"]
+            return entry["reference"]
+
+        ctx = Bunch(cfg=cfg, family=family, target=target, shadow=shadow, sets=sets,
+                    seed=seed, pool=pool, reference=reference)
         raw["membership"][family] = {
             attack: store.get_or_compute(
                 f"attack-{family}-{attack}-seed{seed}",
-                lambda attack=attack: run_membership(attack, cfg, target, shadow, sets,
-                                                     seed))[0]
+                lambda attack=attack: run_membership(attack, ctx))[0]
             for attack in membership_attacks}
         if run_attr:
             raw["attribute"][family] = store.get_or_compute(
                 f"attribute-{family}-seed{seed}",
                 lambda: run_attribute(target, sets, seed))[0]
+        if any(MEMBERSHIP_REGISTRY[a].needs_reference for a in membership_attacks):
+            reference()  # its training time, also when every attack was resumed
         progress.done()
 
     tradeoff = []
@@ -195,12 +214,12 @@ def _run_locked(cfg, out, progress_enabled):
     n_sweep = len([w for w in cfg.talos_weights if w != cfg.talos_weight]) \
         if has_attribute else 0
     progress = Progress(range(cfg.repeats * (3 * len(families) + n_sweep)), progress_enabled)
-    store = Checkpoints(out, cfg)
+    store, model_store = Checkpoints(out, cfg), Checkpoints(out, cfg, models=True)
     started = time.perf_counter()
     raws = []
     try:
         for seed in seeds(cfg):
-            raws.append(_run_repeat(cfg, data, seed, store, progress))
+            raws.append(_run_repeat(cfg, data, seed, store, model_store, progress))
     finally:
         progress.close()
     findings = combine_seeds([judge_seed(raw, cfg, s) for raw, s in zip(raws, seeds(cfg))],
@@ -209,7 +228,8 @@ def _run_locked(cfg, out, progress_enabled):
     membership = {f: {a: r["report"] for a, r in by.items()}
                   for f, by in first["membership"].items()}
     results = {
-        "config": asdict(cfg), "config_key": cfg.key(), "report_key": cfg.report_key(),
+        "config": asdict(cfg), "config_key": cfg.key(), "model_key": cfg.model_key(),
+        "report_key": cfg.report_key(),
         "config_summary": cfg.summary(), "versions": _versions(),
         "data": {"name": data.name, "description": data.description,
                  "n_per_part": len(first["parts"].target_train.target),

@@ -20,11 +20,14 @@ from ..datasets._base import check_image_size
 
 __all__ = ["AuditConfig", "MEMBERSHIP_ATTACKS", "ATTACKS", "BACKBONES", "FAMILIES",
            "build_config", "check_config", "check_out", "seeds", "SEED_OFFSETS",
+           "REFERENCE_ATTACKS",
            "DIGITS_ATTRIBUTES"]
 
 #: Membership-inference attacks of the protocol (shadow-model threat model).
 MEMBERSHIP_ATTACKS = ("nn", "correctness", "confidence", "entropy",
-                      "modified_entropy", "label_only")
+                      "modified_entropy", "label_only", "lira", "rmia", "encodermi")
+#: Attacks that need reference models (``reference_models >= 2``; skipped at 0).
+REFERENCE_ATTACKS = ("lira", "rmia")
 #: Every attack name accepted by ``attacks=``.
 ATTACKS = MEMBERSHIP_ATTACKS + ("attribute",)
 BACKBONES = ("cnn", "resnet18", "resnet50", "mobilenet_v2")
@@ -36,21 +39,29 @@ DIGITS_ATTRIBUTES = ("magnitude", "digit")
 #: the λ sweep).  Repeat ``r`` uses ``seed + r * REPEAT_STRIDE``.
 SEED_OFFSETS = {("contrastive", "target"): 0, ("contrastive", "shadow"): 1,
                 ("supervised", "target"): 2, ("supervised", "shadow"): 3,
-                ("talos", "target"): 4, ("talos", "shadow"): 5, "sweep": 100}
+                ("talos", "target"): 4, ("talos", "shadow"): 5, "sweep": 100,
+                "reference": 200}
 REPEAT_STRIDE = 1000
 _MAX_SEED = 2**32 - 1
 
 # Budgets.  The same budget is used for every model family.
 DEFAULT_BUDGET = dict(epochs=100, n_per_part=None, label_only_records=150,
-                      label_only_max_iter=5, talos_weights=(0.5, 1.0, 2.0))
+                      label_only_max_iter=5, talos_weights=(0.5, 1.0, 2.0),
+                      reference_models=2)
 QUICK_BUDGET = dict(epochs=15, n_per_part=300, label_only_records=60,
-                    label_only_max_iter=3, talos_weights=(1.0,))
+                    label_only_max_iter=3, talos_weights=(1.0,), reference_models=2)
 
 # Options that decide only *where* or *how fast* models train, or only how the
 # findings are judged: not part of the checkpoint key (models and attack results
 # are reused), but part of the report key (a report is never silently replaced).
 _NOT_IN_CHECKPOINT_KEY = ("device", "n_jobs", "repeats", "n_boot", "confidence",
                           "min_fraction_removed", "max_utility_cost")
+
+
+# What a trained target/shadow/sweep model depends on (its seed and λ are in its name).
+_MODEL_FIELDS = ("dataset", "root", "attribute", "backbone", "epochs", "batch_size", "seed",
+                 "n_per_part", "image_size", "temperature", "lr", "talos_weight",
+                 "torch_threads", "extra")
 
 
 @dataclass
@@ -63,6 +74,11 @@ class AuditConfig:
     image_size, temperature, lr, talos_weight, talos_weights, label_only_records,
     label_only_max_iter, quick, n_jobs
         As in :func:`privlearn.audit.run_audit`.
+    reference_models : int
+        Reference models per family for LiRA and RMIA (offline), trained once on
+        the attacker's pool and shared by both; 0 skips the two attacks.
+    encodermi_views : int
+        Augmented views per image for EncoderMI.
     attribute : {"magnitude", "digit"} or None
         The digits sensitive attribute (``None`` for other data sets): see
         :func:`privlearn.datasets.offline.load_digits_images`.
@@ -104,6 +120,8 @@ class AuditConfig:
     talos_weights: tuple = DEFAULT_BUDGET["talos_weights"]
     label_only_records: int = DEFAULT_BUDGET["label_only_records"]
     label_only_max_iter: int = DEFAULT_BUDGET["label_only_max_iter"]
+    reference_models: int = DEFAULT_BUDGET["reference_models"]
+    encodermi_views: int = 10
     n_boot: int = 1000
     confidence: float = 0.95
     min_fraction_removed: float = 0.5
@@ -121,6 +139,11 @@ class AuditConfig:
     def key(self):
         """Hash of what the trained models and attack results depend on (checkpoints)."""
         return self._hash(_NOT_IN_CHECKPOINT_KEY)
+
+    def model_key(self):
+        """Hash of what the trained target, shadow and sweep models depend on: they
+        are reused by configurations that differ only in attacks or judging."""
+        return self._hash(tuple(k for k in asdict(self) if k not in _MODEL_FIELDS))
 
     def report_key(self):
         """Hash of everything but where it runs: two reports with different report
@@ -174,6 +197,7 @@ def build_config(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn"
         image_size=image_size, quick=quick, n_jobs=n_jobs,
         label_only_records=options.pop("label_only_records", budget["label_only_records"]),
         label_only_max_iter=options.pop("label_only_max_iter", budget["label_only_max_iter"]),
+        reference_models=options.pop("reference_models", budget["reference_models"]),
     )
     weights = options.pop("talos_weights", budget["talos_weights"])
     cfg.talos_weights = tuple(weights) if isinstance(weights, (list, tuple)) else weights
@@ -225,6 +249,11 @@ def check_config(cfg: AuditConfig):
     _positive_int(cfg, "batch_size", 2)  # contrastive learning needs negatives
     _positive_int(cfg, "label_only_records", 2)  # one member and one non-member
     _positive_int(cfg, "n_boot", 100)
+    _positive_int(cfg, "encodermi_views", 2)
+    if not _is_int(cfg.reference_models) or cfg.reference_models < 0 \
+            or cfg.reference_models == 1:
+        raise ValueError(f"reference_models must be 0 (skip {' and '.join(REFERENCE_ATTACKS)}) "
+                         f"or an integer >= 2, got {cfg.reference_models!r}")
     if cfg.n_per_part is not None:
         _positive_int(cfg, "n_per_part", 10)
     # Seeds: every model's seed (base + repeat stride + offset) must be a valid seed.

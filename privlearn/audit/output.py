@@ -8,8 +8,9 @@
   ``os.replace``; readers never see a half-written ``results.json`` or ``report.md``.
 - :func:`check_existing_report`: a folder whose ``results.json`` comes from a
   different configuration is refused (``--out`` elsewhere, or ``--overwrite``).
-- :class:`Checkpoints`: finished models and attack results under
-  ``out/checkpoints/<configuration key>/``.
+- :class:`Checkpoints`: trained models under ``out/checkpoints/models-<model key>/``
+  (reused by configurations that differ only in attacks or judging), attack
+  results and reference models under ``out/checkpoints/<configuration key>/``.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def check_existing_report(out, cfg, overwrite=False):
 class Checkpoints:
     """Results stored under ``out/checkpoints/<config key>/``, written atomically."""
 
-    def __init__(self, out, cfg):
-        self.folder = Path(out) / "checkpoints" / cfg.key()
+    def __init__(self, out, cfg, models=False):
+        key = f"models-{cfg.model_key()}" if models else cfg.key()
+        self.folder = Path(out) / "checkpoints" / key
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / "config.json",
                           json.dumps(asdict(cfg), indent=2, default=str))

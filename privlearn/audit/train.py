@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import joblib
+import numpy as np
+from sklearn.base import BaseEstimator
 
 from .config import SEED_OFFSETS
 from .progress import EpochBar
 
-__all__ = ["ModelSpec", "model_specs", "make_model", "train_models", "thread_limit"]
+__all__ = ["ModelSpec", "model_specs", "make_model", "train_models", "thread_limit",
+           "train_reference", "PoolAttributeFit"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +146,56 @@ def train_models(cfg, jobs, store, progress):
         seconds[spec.name] = entry["train_seconds"]
         progress.done(f"{spec.name}: {'resumed' if resumed else f'{seconds[spec.name]:.0f}s'}")
     return models, seconds
+
+
+class PoolAttributeFit(BaseEstimator):
+    """A Talos recipe that ReferenceModels can fit with ``fit(images, labels)`` only:
+    each image's sensitive attribute is looked up in the attacker's pool by its bytes
+    (the pool is the attacker's own data, attribute included).
+
+    Hand-written because ReferenceModels routes no metadata to its models.
+    """
+
+    def __init__(self, estimator, pool_images=None, pool_sensitive=None):
+        self.estimator = estimator
+        self.pool_images = pool_images
+        self.pool_sensitive = pool_sensitive
+
+    @staticmethod
+    def _keys(images):
+        flat = np.ascontiguousarray(images).reshape(len(images), -1)
+        return flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+
+    def fit(self, X, y):
+        from sklearn.base import clone
+
+        pool_keys = self._keys(self.pool_images)
+        order = np.argsort(pool_keys)
+        where = order[np.searchsorted(pool_keys[order], self._keys(np.asarray(X)))]
+        self.model_ = clone(self.estimator).fit(
+            X, y, talos__sensitive_features=np.asarray(self.pool_sensitive)[where])
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def train_reference(cfg, family, pool, pool_sensitive, seed):
+    """The family's reference models on random halves of the attacker's pool,
+    trained once and shared by LiRA and RMIA (sequentially, with the audit's
+    thread limit, so the numbers do not depend on ``n_jobs``)."""
+    from ..attacks import ReferenceModels
+
+    recipe = make_model(family, cfg, seed=seed)
+    if family == "talos":
+        recipe = PoolAttributeFit(recipe, np.asarray(pool.inputs), pool_sensitive)
+    with thread_limit(cfg.torch_threads):
+        started = time.perf_counter()
+        reference = ReferenceModels(recipe, n_models=cfg.reference_models,
+                                    random_state=seed).fit(pool)
+        return {"reference": reference,
+                "train_seconds": round(time.perf_counter() - started, 2)}
