@@ -52,6 +52,8 @@ def _images_of(X, argument="X"):
     if hasattr(X, "tocsr") or hasattr(X, "todense"):
         raise TypeError(f"`{argument}`: sparse inputs are not supported; pass images")
     images = np.asarray(X)
+    if images.dtype.kind == "c":
+        raise ValueError(f"`{argument}`: Complex data not supported (images are real)")
     if images.dtype.kind not in "biuf":
         raise ValueError(f"`{argument}` must hold numbers (images), got dtype {images.dtype}")
     if images.ndim == 0 or len(images) == 0:
@@ -294,6 +296,11 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
             self.attack_model_ = clone(recipe).fit(features, y)
             self.decision_scale_ = 1.0
         self.classes_ = np.array([0, 1])
+        self.input_shape_ = images.shape[1:]
+        if images.ndim == 2:                      # flat inputs: sklearn's n_features_in_
+            self.n_features_in_ = images.shape[1]
+        elif hasattr(self, "n_features_in_"):
+            del self.n_features_in_
         return self
 
     # --- prediction ---------------------------------------------------------------
@@ -309,7 +316,17 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         scores : ndarray of shape (n_images,)
         """
         check_is_fitted(self, "classes_")
-        features = self._features(self.similarities(self.target, X, center=self.center_))
+        images = _images_of(X)
+        if images.shape[1:] != self.input_shape_:
+            got = (f"X has {images.shape[1]} features" if images.ndim == 2
+                   else f"X holds inputs of shape {images.shape[1:]}")
+            if images.ndim != len(self.input_shape_) + 1:
+                got += " (Reshape your data)"
+            raise ValueError(f"{got}, but {type(self).__name__} is expecting "
+                             f"{self.input_shape_[0] if len(self.input_shape_) == 1 else self.input_shape_} "
+                             f"{'features' if len(self.input_shape_) == 1 else '(the shape it was fitted on)'} "
+                             "as input.")
+        features = self._features(self.similarities(self.target, images, center=self.center_))
         if self.method == "threshold":
             return features[:, 0] - self.threshold_
         model = self.attack_model_
@@ -339,7 +356,8 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.classifier_tags.poor_score = True
-        tags.input_tags.two_d_array = False
+        # Images (3-D, 4-D); flat N×d inputs only with an `augment` for them.
+        tags.input_tags.two_d_array = self.augment is not None
         tags.input_tags.three_d_array = True
         return tags
 
