@@ -227,6 +227,10 @@ def plot_privacy_utility(curve, ax=None):
 # --------------------------------------------------------------------------- defenses compared
 def _defended_model(name, estimator):
     """The model to fit: a classifier (or Pipeline) as is; an encoder + linear probe."""
+    if not callable(getattr(estimator, "fit", None)):
+        raise TypeError(f"compare_defenses: defense {name!r} must be an encoder "
+                        "(transform), a classifier or a Pipeline, got "
+                        f"{type(estimator).__name__}.")
     if isinstance(estimator, Pipeline) or is_classifier(estimator):
         if not callable(getattr(estimator, "predict_proba", None)):
             raise TypeError(f"compare_defenses: defense {name!r} must end in a classifier "
@@ -239,19 +243,25 @@ def _defended_model(name, estimator):
                     f"a classifier or a Pipeline, got {type(estimator).__name__}.")
 
 
+def _steps(model):
+    """``(name, step)`` pairs of a Pipeline; ``[(None, model)]`` for a bare model."""
+    return model.steps if isinstance(model, Pipeline) else [(None, model)]
+
+
 def _sensitive_fit_params(model, s):
-    """``<step>__sensitive_features=s`` for every Pipeline step whose fit takes it."""
+    """``<step>__sensitive_features=s`` for every step whose fit takes it."""
     params = {}
-    for name, step in model.steps:
+    for name, step in _steps(model):
         fit = getattr(step, "fit", None)
         if fit is not None and "sensitive_features" in inspect.signature(fit).parameters:
-            params[f"{name}__sensitive_features"] = s
+            params["sensitive_features" if name is None
+                   else f"{name}__sensitive_features"] = s
     return params
 
 
 def _epsilon(model):
     """The DP-SGD ε of the model's network (``epsilon_`` of a step), else inf."""
-    for _, step in model.steps:
+    for _, step in _steps(model):
         epsilon = getattr(step, "epsilon_", None)
         if epsilon is not None:
             return float(epsilon)
