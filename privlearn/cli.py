@@ -25,6 +25,7 @@ def _attack_list(text):
 
 def build_parser():
     from .audit import ATTACKS, BACKBONES
+    from .audit.config import OBJECTIVES
 
     parser = argparse.ArgumentParser(
         prog="privlearn",
@@ -41,6 +42,9 @@ def build_parser():
     audit.add_argument("--root", default=None, help="folder holding the data set's files")
     audit.add_argument("--backbone", default="cnn", choices=BACKBONES,
                        help="encoder network (default: %(default)s)")
+    audit.add_argument("--objective", default="simclr", choices=OBJECTIVES,
+                       help="self-supervised objective of the contrastive family and of "
+                            "Talos (default: %(default)s)")
     audit.add_argument("--epochs", type=int, default=None,
                        help="training epochs of every model (default: 100; 15 with --quick)")
     audit.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
@@ -108,6 +112,7 @@ _OPTION_FLAGS = ("dataset", "root", "backbone", "epochs", "batch_size", "device"
                  "repeats", "talos_weight", "talos_weights", "label_only_records", "n_boot",
                  "min_fraction_removed", "max_utility_cost", "torch_threads", "overwrite",
                  "label_only_max_iter", "confidence", "lr", "temperature", "reference_models",
+                 "objective",
                  "encodermi_views")
 
 
@@ -140,7 +145,7 @@ def _audit(args, parser):
 
     options = {name: getattr(args, name) for name in (
         "talos_weight", "talos_weights", "label_only_records", "n_boot", "reference_models",
-        "min_fraction_removed", "max_utility_cost", "torch_threads")
+        "min_fraction_removed", "max_utility_cost", "torch_threads", "objective")
         if getattr(args, name) is not None}
     attribute = None if args.attribute in ("none", "None") else args.attribute
     try:

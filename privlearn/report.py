@@ -21,6 +21,8 @@ _ATTACK_NAMES = {
     "entropy": "Entropy", "modified_entropy": "Modified entropy",
     "label_only": "Label-only", "lira": "LiRA", "rmia": "RMIA", "encodermi": "EncoderMI",
 }
+_OBJECTIVE_NAMES = {"simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL",
+                    "simsiam": "SimSiam", "barlow_twins": "Barlow Twins"}
 _FAMILY_NAMES = {"contrastive": "Contrastive (SimCLR)", "supervised": "Supervised",
                  "talos": "Talos"}
 
@@ -44,9 +46,8 @@ def _ci(ci, digits=3):
 
 def _family(name, results=None):
     if results and name == "contrastive":
-        objective = results.get("config", {}).get("extra", {}).get("objective")
-        if objective:
-            return f"Contrastive ({objective})"
+        objective = results.get("config", {}).get("objective", "simclr")
+        return f"Contrastive ({_OBJECTIVE_NAMES.get(objective, objective)})"
     return _FAMILY_NAMES.get(name, name)
 
 
@@ -148,7 +149,7 @@ def findings_markdown(results):
     return lines + [_finding_line(f) for f in findings]
 
 
-def _plot_rocs(curves, out):
+def _plot_rocs(curves, out, results=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +161,7 @@ def _plot_rocs(curves, out):
     for attack, by_family in curves.items():
         for log in (False, True):
             fig, ax = plt.subplots(figsize=(5, 5))
-            plot_roc({_FAMILY_NAMES.get(f, f): c for f, c in by_family.items()}, ax=ax, log=log)
+            plot_roc({_family(f, results): c for f, c in by_family.items()}, ax=ax, log=log)
             ax.set_title(f"{_attack(attack)} membership inference"
                          + (" (log scale)" if log else ""))
             ax.set_xlabel("false-positive rate (non-members called members)")
@@ -309,7 +310,7 @@ def write_report(results, curves, out):
     from .audit.output import atomic_write_text
 
     out = Path(out)
-    plots = _plot_rocs(curves, out) if curves else []
+    plots = _plot_rocs(curves, out, results) if curves else []
     if results.get("talos_tradeoff"):
         plots.append(_plot_tradeoff(results["talos_tradeoff"], out))
     results["files"] = ["report.md", "results.json", *plots]

@@ -147,7 +147,22 @@ def test_n_jobs_does_not_change_the_numbers(tmp_path):
         assert two[part] == one[part], part
 
 
+def test_objective_makes_the_contrastive_family_that_objective(tmp_path):
+    import joblib
+
+    results = run_audit(out=tmp_path, objective="byol",
+                        **{**TINY, "attacks": ["confidence"], "n_per_part": 24})
+    folder = next((tmp_path / "checkpoints").glob("models-*"))
+    contrastive = joblib.load(folder / "contrastive-target-seed0.joblib")["model"]
+    talos = joblib.load(folder / "talos-target-seed4.joblib")["model"]
+    assert type(contrastive.steps[0][1]).__name__ == "BYOL"
+    assert talos.steps[0][1].objective == "byol"
+    assert "Contrastive (BYOL)" in (tmp_path / "report.md").read_text()
+    assert results["config_summary"].startswith("--dataset digits --objective byol")
+
+
 BAD_OPTIONS = [
+    (dict(objective="dino"), "unknown objective"),
     (dict(seed=2**32 - 50), "seed must be at most"),
     (dict(seed=2**32 - 1050, repeats=2), "seed must be at most"),
     (dict(seed=-1), "seed"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import datasets as _datasets
 from ..datasets._base import check_image_size
 
-__all__ = ["AuditConfig", "MEMBERSHIP_ATTACKS", "ATTACKS", "BACKBONES", "FAMILIES",
+__all__ = ["AuditConfig", "MEMBERSHIP_ATTACKS", "ATTACKS", "BACKBONES", "FAMILIES", "OBJECTIVES",
            "build_config", "check_config", "check_out", "seeds", "SEED_OFFSETS",
            "REFERENCE_ATTACKS",
            "DIGITS_ATTRIBUTES"]
@@ -31,6 +31,8 @@ REFERENCE_ATTACKS = ("lira", "rmia")
 #: Every attack name accepted by ``attacks=``.
 ATTACKS = MEMBERSHIP_ATTACKS + ("attribute",)
 BACKBONES = ("cnn", "resnet18", "resnet50", "mobilenet_v2")
+#: Self-supervised objectives of the contrastive family (and of Talos): ``--objective``.
+OBJECTIVES = ("simclr", "moco", "byol", "simsiam", "barlow_twins")
 FAMILIES = ("contrastive", "supervised", "talos")
 #: The digits attributes the audit accepts (task: parity).
 DIGITS_ATTRIBUTES = ("magnitude", "digit")
@@ -59,7 +61,7 @@ _NOT_IN_CHECKPOINT_KEY = ("device", "n_jobs", "repeats", "n_boot", "confidence",
 
 
 # What a trained target/shadow/sweep model depends on (its seed and λ are in its name).
-_MODEL_FIELDS = ("dataset", "root", "attribute", "backbone", "epochs", "batch_size", "seed",
+_MODEL_FIELDS = ("dataset", "root", "attribute", "backbone", "objective", "epochs", "batch_size", "seed",
                  "n_per_part", "image_size", "temperature", "lr", "talos_weight",
                  "torch_threads", "extra")
 
@@ -74,6 +76,9 @@ class AuditConfig:
     image_size, temperature, lr, talos_weight, talos_weights, label_only_records,
     label_only_max_iter, quick, n_jobs
         As in :func:`privlearn.audit.run_audit`.
+    objective : {"simclr", "moco", "byol", "simsiam", "barlow_twins"}
+        The self-supervised objective of the contrastive family and of Talos
+        (``temperature`` applies to SimCLR; the others keep their own defaults).
     reference_models : int
         Reference models per family for LiRA and RMIA (offline), trained once on
         the attacker's pool and shared by both; 0 skips the two attacks.
@@ -106,6 +111,7 @@ class AuditConfig:
     root: str | None = None
     attribute: str | None = "magnitude"
     backbone: str = "cnn"
+    objective: str = "simclr"
     epochs: int = DEFAULT_BUDGET["epochs"]
     batch_size: int = 128
     device: str = "cpu"
@@ -153,6 +159,8 @@ class AuditConfig:
     def summary(self):
         """A one-line description of the configuration, in CLI words."""
         parts = [f"--dataset {self.dataset}"]
+        if self.objective != "simclr":
+            parts.append(f"--objective {self.objective}")
         if self.attribute is not None:
             parts.append(f"--attribute {self.attribute}")
         parts += [f"--epochs {self.epochs}", f"--seed {self.seed}"]
@@ -240,6 +248,8 @@ def check_config(cfg: AuditConfig):
     elif cfg.attribute is not None:
         raise ValueError(f"attribute is a digits option; {name} defines its own "
                          f"sensitive attribute, got attribute={cfg.attribute!r}")
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {cfg.objective!r}; valid: {', '.join(OBJECTIVES)}")
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {cfg.backbone!r}; valid: {', '.join(BACKBONES)}")
     if not _is_int(cfg.n_jobs) or cfg.n_jobs == 0 or cfg.n_jobs < -1:

@@ -78,17 +78,22 @@ def make_model(family, cfg, *, seed, callbacks=None, adversary_weight=None):
         from ..encoders import SupervisedClassifier
 
         return SupervisedClassifier(**common)
+    # temperature is SimCLR's; the other objectives keep their papers' defaults.
+    temperature = cfg.temperature if cfg.objective == "simclr" else None
     if family == "contrastive":
-        from ..encoders import SimCLR
+        from .. import encoders
 
-        return make_pipeline(SimCLR(temperature=cfg.temperature, **common),
-                             LogisticRegression(**probe))
+        cls = {"simclr": encoders.SimCLR, "moco": encoders.MoCo, "byol": encoders.BYOL,
+               "simsiam": encoders.SimSiam, "barlow_twins": encoders.BarlowTwins
+               }[cfg.objective]
+        extra = {} if temperature is None else {"temperature": temperature}
+        return make_pipeline(cls(**extra, **common), LogisticRegression(**probe))
     if family == "talos":
         from ..talos import Talos
 
         weight = cfg.talos_weight if adversary_weight is None else adversary_weight
-        return make_pipeline(Talos(temperature=cfg.temperature, adversary_weight=weight,
-                                   **common),
+        return make_pipeline(Talos(objective=cfg.objective, temperature=temperature,
+                                   adversary_weight=weight, **common),
                              LogisticRegression(**probe))
     raise ValueError(f"unknown model family {family!r}")
 
