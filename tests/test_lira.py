@@ -374,3 +374,24 @@ EXPECTED = {
     expected_failed_checks=lambda est: EXPECTED)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_privlearn_pipeline_on_images_with_flipped_queries():
+    """Reference models can be SimCLR pipelines; images, flips, seeds per model."""
+    import torch
+    from sklearn.pipeline import make_pipeline
+
+    torch.set_num_threads(1)
+    data = pl.datasets.load("digits", task="digit")
+    images, labels = data.images[:160], data.target[:160]
+    recipe = make_pipeline(pl.SimCLR(backbone="cnn", max_epochs=1, batch_size=64),
+                           LogisticRegression(max_iter=200))
+    target = clone(recipe).fit(images[:80], labels[:80])
+    pool = pl.Records(images, labels)
+    lira = LiRA(target, recipe, n_shadows=2, augment="flip", random_state=0).fit(pool)
+    seeds = [m.get_params()["simclr__random_state"] for m in lira.reference_.models_]
+    assert len(set(seeds)) == 2 and None not in seeds
+    scores = lira.decision_function(pool)
+    assert scores.shape == (160,) and np.isfinite(scores).all()
+    rmia = pl.RMIA(target, reference=lira.reference_, augment="flip").fit(pool)
+    assert np.isfinite(rmia.decision_function(pool)).all()
