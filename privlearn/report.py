@@ -278,6 +278,21 @@ def render_report(results):
                               [[f"{p['adversary_weight']:g}", _f(p["test_accuracy"]),
                                 _f(p["attribute_inference"])] for p in results["talos_tradeoff"]]),
                "", "![Talos trade-off](talos_tradeoff.png)", ""]
+    if results.get("defenses"):
+        md += ["## Defenses against attribute inference", "",
+               "Every defense is attacked by the same fresh attribute attacker (an MLP on "
+               "the frozen embeddings). fraction_of_excess_removed: the share of the "
+               "contrastive model's leakage above the majority baseline that the defense "
+               "removes (1: the attacker learns nothing beyond the baseline; 0: no change). "
+               "LEACE erases only *linear* information, so an MLP attacker may still "
+               "recover the attribute. Point estimates of the first seed.", "",
+               markdown_table(["Defense", "Test accuracy", "Utility cost",
+                               "Attribute inference", "Majority baseline",
+                               "Fraction of excess removed"],
+                              [[d["defense"], _f(d["test_accuracy"]), _f(d["utility_cost"]),
+                                _f(d["attribute_inference"]), _f(d["majority_baseline"]),
+                                _f(d["fraction_of_excess_removed"])]
+                               for d in results["defenses"]]), ""]
     plots = [p for p in results.get("files", []) if p.startswith("roc_")]
     if plots:
         md += ["## ROC curves", "", "Positive label = member: the true-positive rate is the "

@@ -44,8 +44,13 @@ def test_audit_writes_report_json_and_plots(audit_run):
     report = (out / "report.md").read_text()
     for heading in ("## Findings", "## Utility", "### ROC AUC", "### TPR at 1% FPR",
                     "## Attribute inference", "## Talos privacy–utility trade-off",
-                    "positive label is *member*", "resolution 0.0250"):
+                    "positive label is *member*", "resolution 0.0250",
+                    "## Defenses against attribute inference"):
         assert heading in report
+    defenses = {d["model"]: d for d in results["defenses"]}
+    assert defenses["contrastive"]["fraction_of_excess_removed"] == 0.0
+    assert 0.0 <= defenses["contrastive+leace"]["test_accuracy"] <= 1.0
+    assert defenses["talos"]["attribute_inference"] == results["attribute"]["talos"]["accuracy"]
     assert (out / "roc_nn.png").stat().st_size > 1000
     assert (out / "roc_nn_log.png").exists() and (out / "talos_tradeoff.png").exists()
     # atomic writes leave no temporary files, and the lock is released

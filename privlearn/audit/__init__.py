@@ -28,7 +28,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .. import datasets as _datasets
-from .attack import MEMBERSHIP_REGISTRY, run_attribute, run_membership, utility
+from .attack import (MEMBERSHIP_REGISTRY, run_attribute, run_erasure, run_membership,
+                     utility)
 from .config import (ATTACKS, BACKBONES, FAMILIES, MEMBERSHIP_ATTACKS, REFERENCE_ATTACKS,
                      SEED_OFFSETS, AuditConfig, build_config, check_config, check_out,
                      seeds)
@@ -92,7 +93,9 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
 
         def reference(family=family, index=index):
             name = f"reference-{family}-seed{seed}"
-            progress.stage(f"training {cfg.reference_models} reference models ({family})")
+            if not store.has(name):
+                progress.stage(f"training {cfg.reference_models} reference models "
+                               f"({family})")
             entry, _ = store.get_or_compute(name, lambda: train_reference(
                 cfg, family, pool, pool_sensitive,
                 seed + SEED_OFFSETS["reference"] + index))
@@ -127,7 +130,26 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
             tradeoff.append({"adversary_weight": weight, "model": key, "test_accuracy": acc,
                              "attribute_inference": leak["accuracy"],
                              "majority_baseline": leak["majority_baseline"]})
-    raw.update(parts=parts, tradeoff=tradeoff, seconds=seconds)
+    defenses = []
+    if run_attr and "talos" in families:
+        defenses = [dict(p, defense="none (contrastive)" if p["model"] == "contrastive"
+                         else f"Talos λ={p['adversary_weight']:g} (retrained)")
+                    for p in tradeoff]
+        erased = store.get_or_compute(f"erasure-contrastive-seed{seed}",
+                                      lambda: run_erasure(model("contrastive"), sets, seed))[0]
+        defenses.append({"defense": "linear concept erasure (LEACE) on the contrastive "
+                                    "encoder, post hoc", "model": "contrastive+leace",
+                         "test_accuracy": erased["test_accuracy"],
+                         "attribute_inference": erased["accuracy"],
+                         "majority_baseline": erased["majority_baseline"]})
+        base = defenses[0]
+        excess = base["attribute_inference"] - base["majority_baseline"]
+        for row in defenses:
+            row["fraction_of_excess_removed"] = (
+                (base["attribute_inference"] - row["attribute_inference"]) / excess
+                if excess > 0 else None)
+            row["utility_cost"] = base["test_accuracy"] - row["test_accuracy"]
+    raw.update(parts=parts, tradeoff=tradeoff, defenses=defenses, seconds=seconds)
     return raw
 
 
@@ -243,6 +265,7 @@ def _run_locked(cfg, out, progress_enabled):
         "strongest_attack": {f: strongest_attack(by) for f, by in first["membership"].items()},
         "attribute": {f: _public(a) for f, a in first["attribute"].items()},
         "talos_tradeoff": first["tradeoff"],
+        "defenses": first["defenses"],
         "train_seconds": {k: v for raw in raws for k, v in raw["seconds"].items()},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }

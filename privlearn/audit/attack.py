@@ -182,3 +182,22 @@ def utility(target, sets):
     return {"train_accuracy": train_acc,
             "test_accuracy": float(np.mean(test_pred == sets.test[1])),
             "test_predictions": test_pred}
+
+
+def run_erasure(target, sets, seed):
+    """A post-hoc defense on the family's frozen encoder: linear concept erasure
+    (LEACE, :class:`privlearn.LinearConceptEraser`) fitted by the owner on its
+    training records, a new linear probe, and the same fresh attribute attacker."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from ..erasure import LinearConceptEraser
+
+    images, labels = sets.train
+    erased = make_pipeline(_frozen(encoder_of(target)), LinearConceptEraser())
+    erased.fit(images, labels, linearconcepteraser__sensitive_features=sets.victims[1])
+    probe = LogisticRegression(max_iter=1000).fit(erased.transform(images), labels)
+    test_accuracy = float(np.mean(probe.predict(erased.transform(sets.test[0]))
+                                  == sets.test[1]))
+    leak = run_attribute(erased, sets, seed)
+    return {"test_accuracy": test_accuracy, **leak}
