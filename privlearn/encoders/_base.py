@@ -8,12 +8,15 @@ checks, mixed precision, ``fit``'s (re)initialisation logic and ``transform``.
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
 from .._images import ImageDataset, as_input, scan_inputs, to_float_batch
@@ -27,6 +30,86 @@ PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_finite_hyperparameter(owner, name, value):
+    """Refuse a non-finite real hyperparameter, and a learning rate that is not > 0.
+
+    The one check behind every real-valued parameter of the network estimators
+    (``lr``, ``optimizer__*``, ``adversary__lr``, ``augment__*``, …): NaN or
+    infinity there trains a NaN model without a word.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: `{name}` must be a finite number, got {value!r}.")
+    if (name == "lr" or name.endswith("__lr")) and not value > 0:
+        raise ValueError(f"{owner}: `{name}` must be a positive number, got {value!r}.")
+
+
+def _is_callback(value):
+    return isinstance(value, Callback) or (isinstance(value, type)
+                                           and issubclass(value, Callback))
+
+
+def _check_skorch_parameters(estimator, owner):
+    """skorch-level parameters of the right kind, checked before anything is built.
+
+    skorch itself would fail later with "'str' object is not callable" or
+    "can only concatenate list (not 'str') to list".
+    """
+    optimizer = estimator.optimizer
+    if isinstance(optimizer, torch.optim.Optimizer) or not callable(optimizer):
+        got = (f"an instance of {type(optimizer).__name__}"
+               if isinstance(optimizer, torch.optim.Optimizer) else f"{optimizer!r:.60}")
+        raise TypeError(f"{owner}: `optimizer` must be a torch optimizer class such as "
+                        f"torch.optim.Adam (not an instance, not a name), got {got}.")
+    for name in ("iterator_train", "iterator_valid", "dataset"):
+        if not callable(getattr(estimator, name)):
+            raise TypeError(f"{owner}: `{name}` must be a class or callable (such as "
+                            f"torch.utils.data.DataLoader), got {getattr(estimator, name)!r:.60}.")
+    for name in ("module", "criterion"):
+        value = getattr(estimator, name, None)
+        if value is not None and not (callable(value) or isinstance(value, torch.nn.Module)):
+            raise TypeError(f"{owner}: `{name}` must be None, a torch module class or "
+                            f"instance, got {value!r:.60}.")
+    split = estimator.train_split
+    if split is not None and not callable(split):
+        raise TypeError(f"{owner}: `train_split` must be None or a callable such as "
+                        f"skorch.dataset.ValidSplit(0.2), got {split!r:.60}.")
+    callbacks = estimator.callbacks
+    if not (callbacks is None or callbacks == "disable"):
+        ok = isinstance(callbacks, (list, tuple)) and all(
+            _is_callback(cb) or (isinstance(cb, tuple) and len(cb) == 2
+                                 and isinstance(cb[0], str) and _is_callback(cb[1]))
+            for cb in callbacks)
+        if not ok:
+            raise TypeError(f"{owner}: `callbacks` must be None, 'disable' or a list of "
+                            "skorch callbacks (or (name, callback) pairs), got "
+                            f"{callbacks!r:.80}.")
+    if not isinstance(estimator.warm_start, (bool, np.bool_)):
+        raise TypeError(f"{owner}: `warm_start` must be True or False, got "
+                        f"{estimator.warm_start!r}.")
+    if not isinstance(estimator.verbose, numbers.Integral):
+        raise TypeError(f"{owner}: `verbose` must be an integer, got {estimator.verbose!r}.")
+    for prefix in ("iterator_train", "iterator_valid"):
+        params = estimator.get_params_for(prefix)
+        size = params.get("batch_size")
+        if size is not None and not (_is_int(size) and (size >= 1 or size == -1)):
+            raise ValueError(f"{owner}: `{prefix}__batch_size` must be an integer >= 1 (or "
+                             f"-1 for the whole data set), got {size!r}.")
+        if not isinstance(params.get("drop_last", False), (bool, np.bool_)):
+            raise TypeError(f"{owner}: `{prefix}__drop_last` must be True or False, got "
+                            f"{params['drop_last']!r}.")
+
+
+def _training_batches(estimator, n_samples):
+    """``(batch_size, drop_last, number of batches)`` of an epoch over ``n_samples``."""
+    params = estimator.get_params_for("iterator_train")
+    size = params.get("batch_size", estimator.batch_size)
+    size = n_samples if size == -1 else size
+    drop_last = bool(params.get("drop_last", False))
+    return size, drop_last, (n_samples // size if drop_last else -(-n_samples // size))
 
 
 def _float32(output):
@@ -102,6 +185,9 @@ class _ImageEstimatorMixin:
                 or (_is_int(state) and 0 <= state < 2**32)):
             raise ValueError(f"{owner}: `random_state` must be None, an integer in "
                              f"[0, 2**32) or a numpy RandomState, got {state!r}.")
+        for name, value in self.get_params(deep=False).items():
+            check_finite_hyperparameter(owner, name, value)
+        _check_skorch_parameters(self, owner)
         self._check_device_options()
 
     def _check_device_options(self):
@@ -278,6 +364,43 @@ class _ImageEstimatorMixin:
             return X
         return self.dataset(X, y, **self.get_params_for("dataset"))
 
+    def _check_epoch_has_batches(self, n_samples):
+        size, drop_last, n_batches = _training_batches(self, n_samples)
+        if n_batches == 0:
+            raise ValueError(
+                f"{self._owner()}: an epoch over the {n_samples} training samples would "
+                f"have no batch (batch_size={size} with drop_last=True), so nothing would "
+                "train; use a batch_size <= the number of samples or drop_last=False.")
+
+    def _has_batchnorm(self):
+        return any(isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
+                   for layer in self.module_.modules())
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; in training, never an empty epoch or a 1-sample batch.
+
+        A last batch of one sample makes BatchNorm fail mid-epoch ("Expected more
+        than 1 value per channel"); for networks with BatchNorm it is dropped,
+        with a warning (shuffling drops a different sample each epoch).
+        """
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        n_samples = len(dataset)
+        self._check_epoch_has_batches(n_samples)          # after a train_split
+        size, drop_last, _ = _training_batches(self, n_samples)
+        if not drop_last and n_samples % size == 1 and n_samples > 1 \
+                and self._has_batchnorm():
+            warnings.warn(
+                f"{self._owner()}: the last batch of each epoch would hold 1 of the "
+                f"{n_samples} training samples (batch_size={size}), on which BatchNorm "
+                "cannot train; it is dropped (a different sample each epoch when "
+                "shuffling). Choose a batch_size that does not leave 1 sample over to "
+                "avoid this.", UserWarning, stacklevel=2)
+            kwargs = {**self.get_params_for("iterator_train"), "batch_size": size,
+                      "drop_last": True}
+            return self.iterator_train(dataset, **kwargs)
+        return super().get_iterator(dataset, training=True)
+
     # --- fitting ------------------------------------------------------------
     def _fit(self, X, targets=None, *, partial=False, collect_labels=False, **fit_params):
         """Check everything, (re)initialise when due, then train.
@@ -291,6 +414,8 @@ class _ImageEstimatorMixin:
             if scan.n_samples < 2:
                 raise ValueError(f"{self._owner()}: `X` holds 1 sample; training needs at "
                                  "least 2 (contrastive negatives, batch statistics).")
+            if self.train_split is None:
+                self._check_epoch_has_batches(scan.n_samples)
             reinitialize = not self.initialized_ or not (partial or self.warm_start)
             if not reinitialize:
                 self._check_continuation(scan.spec)
@@ -314,7 +439,19 @@ class _ImageEstimatorMixin:
             NeuralNet.partial_fit(self, dataset, targets,
                                   _routing_method="partial_fit" if partial else "fit",
                                   **fit_params)
+        self._warn_if_diverged()
         return self
+
+    def _warn_if_diverged(self):
+        """Say so when training ended on a non-finite loss (a NaN model)."""
+        history = self.history
+        loss = history[-1].get("train_loss") if len(history) else None
+        if isinstance(loss, numbers.Real) and not math.isfinite(loss):
+            warnings.warn(
+                f"{self._owner()}: training diverged: the train loss of epoch "
+                f"{len(history)} is {loss}; the model's outputs are not usable. Lower "
+                f"`lr` (now {self.lr!r}) or check the inputs.", RuntimeWarning,
+                stacklevel=3)
 
     def _check_continuation(self, spec):
         fitted = self.input_spec_
