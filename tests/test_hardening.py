@@ -546,3 +546,32 @@ def test_fashion_mnist_images_and_labels_that_do_not_fit(tmp_path):
                                          r"and .*t10k-labels-idx1-ubyte \(shape \(5,\)\) "
                                          r"do not fit together"):
         pl.datasets.load("fashion-mnist", root=tmp_path, split="test")
+
+
+# ------------------------------------------------------------------- encoders
+def test_last_batch_of_one_is_dropped_for_batchnorm_with_a_warning():
+    """Without the fix, BatchNorm fails mid-epoch ("Expected more than 1 value per
+    channel"): 33 one-feature samples in batches of 32 leave 1 sample over."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((33, 1)).astype(np.float32), np.arange(33) % 2
+    model = pl.SupervisedClassifier(max_epochs=2, batch_size=32, random_state=0)
+    with pytest.warns(UserWarning, match=r"last batch of each epoch would hold 1 of the 33 "
+                                         r"training samples.*dropped"):
+        model.fit(X, y)
+    assert len(model.history) == 2 and np.isfinite(model.history[-1, "train_loss"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # 34 samples: no warning
+        pl.SupervisedClassifier(max_epochs=1, batch_size=32, random_state=0).fit(
+            rng.random((34, 1)).astype(np.float32), np.arange(34) % 2)
+
+
+def test_diverged_training_is_reported(digits):
+    model = pl.SupervisedClassifier(max_epochs=1, batch_size=32, lr=1e30, random_state=0)
+    with pytest.warns(RuntimeWarning, match=r"training diverged: the train loss of epoch 1 "
+                                            r"is nan.*Lower `lr` \(now 1e\+30\)"):
+        model.fit(digits.images[:64], digits.target[:64])
+    target = pl.MembershipInference(model, method="entropy")
+    records, membership = pl.membership_set((digits.images[:32], digits.target[:32]),
+                                            (digits.images[32:64], digits.target[32:64]))
+    with pytest.raises(ValueError, match=r"NaN or infinite posteriors"):
+        target.fit(records, membership)                  # and no attack runs on it
