@@ -210,3 +210,19 @@ EXPECTED = {
     expected_failed_checks=lambda est: EXPECTED)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_one_call_scores_every_reference_attack(overfit):
+    """What the audit calls: LiRA online/offline and RMIA from one set of models."""
+    from privlearn.attacks import reference_attack_scores
+
+    pool, member, target, reference = overfit
+    scores = reference_attack_scores(target, reference, pool)
+    assert np.array_equal(scores["rmia"],
+                          RMIA(target, reference=reference).fit(pool).decision_function(pool))
+    assert np.array_equal(scores["lira_online"],
+                          LiRA(target, reference=reference).fit(pool).decision_function(pool))
+    X, y = load_digits(return_X_y=True)
+    outside = pl.Records(X[-3:] / 16.0 + 1e-3, y[-3:])
+    assert sorted(reference_attack_scores(target, reference, pool, outside)) == [
+        "lira_offline", "rmia"]
