@@ -83,16 +83,17 @@ def make_model(family, cfg, *, seed, callbacks=None, adversary_weight=None):
     if family == "contrastive":
         from .. import encoders
 
-        cls = {"simclr": encoders.SimCLR, "moco": encoders.MoCo, "byol": encoders.BYOL,
-               "simsiam": encoders.SimSiam, "barlow_twins": encoders.BarlowTwins
-               }[cfg.objective]
+        cls = getattr(encoders, {"simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL",
+                                 "simsiam": "SimSiam", "barlow_twins": "BarlowTwins"
+                                 }[cfg.objective])
         extra = {} if temperature is None else {"temperature": temperature}
         return make_pipeline(cls(**extra, **common), LogisticRegression(**probe))
     if family == "talos":
         from ..talos import Talos
 
         weight = cfg.talos_weight if adversary_weight is None else adversary_weight
-        return make_pipeline(Talos(objective=cfg.objective, temperature=temperature,
+        objective = {} if cfg.objective == "simclr" else {"objective": cfg.objective}
+        return make_pipeline(Talos(**objective, temperature=temperature,
                                    adversary_weight=weight, **common),
                              LogisticRegression(**probe))
     raise ValueError(f"unknown model family {family!r}")
