@@ -322,9 +322,10 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
                    else f"X holds inputs of shape {images.shape[1:]}")
             if images.ndim != len(self.input_shape_) + 1:
                 got += " (Reshape your data)"
-            raise ValueError(f"{got}, but {type(self).__name__} is expecting "
-                             f"{self.input_shape_[0] if len(self.input_shape_) == 1 else self.input_shape_} "
-                             f"{'features' if len(self.input_shape_) == 1 else '(the shape it was fitted on)'} "
+            fitted = self.input_shape_
+            expected = (f"{fitted[0]} features" if len(fitted) == 1
+                        else f"inputs of shape {fitted} (the shape it was fitted on)")
+            raise ValueError(f"{got}, but {type(self).__name__} is expecting {expected} "
                              "as input.")
         features = self._features(self.similarities(self.target, images, center=self.center_))
         if self.method == "threshold":
