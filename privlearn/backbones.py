@@ -13,11 +13,14 @@ before the first residual block.  Weights are never downloaded (``weights=None``
 
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["BACKBONES", "SMALL_IMAGE_MAX", "make_backbone", "SmallCNN", "Standardize",
-           "ContrastiveNet", "ClassifierNet"]
+           "ContrastiveNet", "SelfSupervisedNet", "ClassifierNet"]
 
 #: Names accepted by :func:`make_backbone`.
 BACKBONES = ("cnn", "resnet18", "resnet50", "mobilenet_v2")
@@ -218,6 +221,117 @@ class ContrastiveNet(_EncoderNet):
     def forward(self, x):
         h = self.encode(x)
         return h, self.projector(h)
+
+
+def _mlp(sizes, batch_norm, output_batch_norm=False):
+    """Linear layers of ``sizes`` with (BatchNorm and) ReLU after each hidden one,
+    and optionally BatchNorm after the last."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(nn.Linear(n_in, n_out, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(n_out))
+        layers.append(nn.ReLU(inplace=True))
+    layers.append(nn.Linear(sizes[-2], sizes[-1], bias=not output_batch_norm))
+    if output_batch_norm:
+        layers.append(nn.BatchNorm1d(sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+class SelfSupervisedNet(_EncoderNet):
+    """The network of MoCo, BYOL, SimSiam and Barlow Twins.
+
+    Input standardisation, base encoder f, projection head g (an MLP
+    ``feature_dim → hidden_dim → … → projection_dim``), and optionally a
+    prediction head q (``projection_dim → predictor_hidden_dim →
+    projection_dim``), a momentum copy of f and g (updated by
+    :meth:`update_momentum`, not by the optimizer), and a queue of past keys.
+    ``forward(x)`` returns ``(h, z)`` or, with a predictor, ``(h, z, q(z))``.
+    Everything -- momentum copies and queue included -- is in the
+    ``state_dict``, so checkpoints and pickles resume training exactly.
+
+    Parameters
+    ----------
+    backbone, input_shape, statistics_shape
+        As for :class:`ContrastiveNet`.
+    projection_dim : int, default=128
+    hidden_dim : int or None, default=None
+        Width of the projector's hidden layers (None: ``feature_dim``).
+    projector_layers : int, default=2
+        Number of linear layers of the projector.
+    batch_norm : bool, default=True
+        BatchNorm after the hidden layers of the heads (BYOL, SimSiam, Barlow
+        Twins); MoCo v2's head has none.
+    output_batch_norm : bool, default=False
+        BatchNorm on the projector's output too (SimSiam).
+    predictor_hidden_dim : int or None, default=None
+        Hidden width of the prediction head; None: no predictor.
+    momentum_encoder : bool, default=False
+        Keep a momentum copy of f and g (MoCo's key encoder, BYOL's target).
+    queue_size : int, default=0
+        Rows of the queue of negatives (MoCo); 0: no queue.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.backbones import SelfSupervisedNet
+    >>> net = SelfSupervisedNet("cnn", (1, 8, 8), (1, 1, 1, 1), projection_dim=16,
+    ...                         predictor_hidden_dim=4, momentum_encoder=True)
+    >>> [t.shape[1] for t in net(torch.zeros(3, 1, 8, 8))]
+    [128, 16, 16]
+    >>> net.momentum_forward(torch.zeros(3, 1, 8, 8)).shape
+    torch.Size([3, 16])
+    """
+
+    def __init__(self, backbone, input_shape, statistics_shape, projection_dim=128,
+                 hidden_dim=None, projector_layers=2, batch_norm=True,
+                 output_batch_norm=False, predictor_hidden_dim=None, momentum_encoder=False, queue_size=0):
+        super().__init__(backbone, input_shape, statistics_shape)
+        hidden = self.feature_dim if hidden_dim is None else hidden_dim
+        sizes = [self.feature_dim, *[hidden] * (projector_layers - 1), projection_dim]
+        self.projector = _mlp(sizes, batch_norm, output_batch_norm)
+        self.predictor = None
+        if predictor_hidden_dim is not None:
+            self.predictor = _mlp([projection_dim, predictor_hidden_dim, projection_dim],
+                                  batch_norm)
+        self.momentum_backbone = self.momentum_projector = None
+        if momentum_encoder:
+            # Starts as a copy of f and g; follows them by exponential moving average.
+            self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+            self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        if queue_size:
+            self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim),
+                                                      dim=1))
+            self.register_buffer("queue_position", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        h = self.encode(x)
+        z = self.projector(h)
+        if self.predictor is None:
+            return h, z
+        return h, z, self.predictor(z)
+
+    @torch.no_grad()
+    def momentum_forward(self, x):
+        """The momentum network's projection of raw inputs ``x`` (no gradient)."""
+        return self.momentum_projector(self.momentum_backbone(self.normalize(x)))
+
+    @torch.no_grad()
+    def update_momentum(self, momentum):
+        """``θ_m ← momentum · θ_m + (1 − momentum) · θ`` for every parameter, at once."""
+        online = [*self.backbone.parameters(), *self.projector.parameters()]
+        target = [*self.momentum_backbone.parameters(),
+                  *self.momentum_projector.parameters()]
+        torch._foreach_lerp_(target, online, 1.0 - momentum)
+
+    @torch.no_grad()
+    def enqueue(self, keys):
+        """Replace the oldest rows of the queue by ``keys`` (normalised), in one write."""
+        size = self.queue.shape[0]
+        keys = F.normalize(keys.detach()[-size:].to(self.queue.dtype), dim=1)
+        rows = (self.queue_position + torch.arange(len(keys), device=keys.device)) % size
+        self.queue[rows] = keys
+        self.queue_position.copy_((self.queue_position + len(keys)) % size)
 
 
 class ClassifierNet(_EncoderNet):

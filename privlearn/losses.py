@@ -1,6 +1,10 @@
-"""Losses: SimCLR's NT-Xent and a gradient-reversal layer (used by Talos).
+"""Losses of the self-supervised objectives, and a gradient-reversal layer.
 
-Neither exists in torch or torchvision, so both are written here, once.
+One function per objective -- :func:`nt_xent` (SimCLR), :func:`info_nce`
+(MoCo), :func:`normalized_mse` (BYOL), :func:`negative_cosine` (SimSiam),
+:func:`barlow_twins` (Barlow Twins) -- each also as a module for an
+estimator's ``criterion``, and :func:`grad_reverse` (Talos).  None exists in
+torch or torchvision, so they are written here, once.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["nt_xent", "NTXentLoss", "grad_reverse", "GradientReversal"]
+__all__ = ["nt_xent", "NTXentLoss", "info_nce", "InfoNCELoss", "normalized_mse",
+           "NormalizedMSELoss", "negative_cosine", "NegativeCosineLoss", "barlow_twins",
+           "BarlowTwinsLoss", "grad_reverse", "GradientReversal"]
 
 
 def nt_xent(z1, z2, temperature=0.5):
@@ -71,6 +77,219 @@ class NTXentLoss(nn.Module):
 
     def extra_repr(self):
         return f"temperature={self.temperature}"
+
+
+def _check_pair(name, a, b):
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"{name}: both inputs must have the same shape (N, d), got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}.")
+
+
+def info_nce(query, key, queue, temperature=0.2):
+    """InfoNCE of MoCo (He et al., 2020): each query against its key and a queue.
+
+    For query ``q_i``, the logits are its cosine similarity with its own key
+    ``k_i`` (the positive) and with every row of ``queue`` (the negatives),
+    divided by ``temperature``; the loss is the cross-entropy of picking the
+    positive, averaged over the queries.  No gradient flows into ``key`` or
+    ``queue`` when they come from the momentum encoder (they are detached).
+
+    Parameters
+    ----------
+    query, key : torch.Tensor of shape (N, d)
+    queue : torch.Tensor of shape (K, d)
+    temperature : float, default=0.2
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import info_nce
+    >>> q = torch.eye(2, 4)
+    >>> round(float(info_nce(q, q, -torch.eye(2, 4), temperature=1.0)), 4)   # log(1+e⁻¹+e⁻²)
+    0.4076
+    """
+    _check_pair("info_nce", query, key)
+    if queue.ndim != 2 or queue.shape[1] != query.shape[1]:
+        raise ValueError(f"info_nce: `queue` must have shape (K, {query.shape[1]}), got "
+                         f"{tuple(queue.shape)}.")
+    q = F.normalize(query, dim=1)
+    k = F.normalize(key, dim=1)
+    positive = (q * k).sum(dim=1, keepdim=True)
+    negative = q @ F.normalize(queue, dim=1).T
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    target = torch.zeros(len(q), dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits, target)
+
+
+class InfoNCELoss(nn.Module):
+    """:func:`info_nce` as a module: ``InfoNCELoss(temperature)(q, k, queue)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import InfoNCELoss
+    >>> float(InfoNCELoss(0.2)(torch.randn(4, 8), torch.randn(4, 8), torch.randn(16, 8))) > 0
+    True
+    """
+
+    def __init__(self, temperature=0.2):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, query, key, queue):
+        return info_nce(query, key, queue, self.temperature)
+
+    def extra_repr(self):
+        return f"temperature={self.temperature}"
+
+
+def normalized_mse(prediction, target):
+    """BYOL's loss (Grill et al., 2020): MSE of the L2-normalised vectors.
+
+    ``2 - 2 cos(p_i, t_i)`` averaged over the batch; ``target`` comes from the
+    momentum network and is not differentiated through when detached.
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor of shape (N, d)
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar in [0, 4]
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import normalized_mse
+    >>> float(normalized_mse(torch.ones(3, 2), -torch.ones(3, 2)))
+    4.0
+    """
+    _check_pair("normalized_mse", prediction, target)
+    cosine = F.cosine_similarity(prediction, target, dim=1)
+    return (2 - 2 * cosine).mean()
+
+
+class NormalizedMSELoss(nn.Module):
+    """:func:`normalized_mse` as a module (BYOL's criterion).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import NormalizedMSELoss
+    >>> round(float(NormalizedMSELoss()(torch.ones(2, 3), torch.ones(2, 3))), 4)
+    0.0
+    """
+
+    def forward(self, prediction, target):
+        return normalized_mse(prediction, target)
+
+
+def negative_cosine(prediction, target):
+    """SimSiam's loss (Chen & He, 2021): minus the mean cosine similarity.
+
+    The stop-gradient on ``target`` is the caller's (SimSiam detaches the
+    other view's projection); this is ``-mean_i cos(p_i, z_i)``.
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor of shape (N, d)
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar in [-1, 1]
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import negative_cosine
+    >>> round(float(negative_cosine(torch.ones(3, 2), torch.ones(3, 2))), 4)
+    -1.0
+    """
+    _check_pair("negative_cosine", prediction, target)
+    return -F.cosine_similarity(prediction, target, dim=1).mean()
+
+
+class NegativeCosineLoss(nn.Module):
+    """:func:`negative_cosine` as a module (SimSiam's criterion).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import NegativeCosineLoss
+    >>> round(float(NegativeCosineLoss()(torch.ones(2, 3), -torch.ones(2, 3))), 4)
+    1.0
+    """
+
+    def forward(self, prediction, target):
+        return negative_cosine(prediction, target)
+
+
+def barlow_twins(z1, z2, offdiag_weight=0.0051, eps=1e-5):
+    """Barlow Twins' loss (Zbontar et al., 2021): cross-correlation towards identity.
+
+    Each projection dimension is standardised over the batch; ``C = z1ᵀ z2 / N``
+    is the ``d × d`` cross-correlation of the views; the loss is
+    ``Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²`` with ``λ = offdiag_weight``.
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor of shape (N, d), N >= 2
+    offdiag_weight : float, default=0.0051
+        λ, the weight of the redundancy-reduction (off-diagonal) term.
+    eps : float, default=1e-5
+        Added to the variance when standardising (as BatchNorm does).
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import barlow_twins
+    >>> z = torch.tensor([[1., -1.], [-1., 1.]])
+    >>> round(float(barlow_twins(z, z, offdiag_weight=1.0)), 3)    # C = [[1, -1], [-1, 1]]
+    2.0
+    """
+    _check_pair("barlow_twins", z1, z2)
+    n = z1.shape[0]
+    if n < 2:
+        raise ValueError("barlow_twins: the batch must hold at least 2 samples.")
+
+    def standardise(z):
+        return (z - z.mean(dim=0)) / torch.sqrt(z.var(dim=0, unbiased=False) + eps)
+
+    c = standardise(z1).T @ standardise(z2) / n
+    diagonal = torch.diagonal(c)
+    on_diagonal = (diagonal - 1).pow(2).sum()
+    off_diagonal = c.pow(2).sum() - diagonal.pow(2).sum()
+    return on_diagonal + offdiag_weight * off_diagonal
+
+
+class BarlowTwinsLoss(nn.Module):
+    """:func:`barlow_twins` as a module: ``BarlowTwinsLoss(offdiag_weight)(z1, z2)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import BarlowTwinsLoss
+    >>> float(BarlowTwinsLoss()(torch.randn(8, 4), torch.randn(8, 4))) > 0
+    True
+    """
+
+    def __init__(self, offdiag_weight=0.0051):
+        super().__init__()
+        self.offdiag_weight = offdiag_weight
+
+    def forward(self, z1, z2):
+        return barlow_twins(z1, z2, self.offdiag_weight)
+
+    def extra_repr(self):
+        return f"offdiag_weight={self.offdiag_weight}"
 
 
 class _ReverseGradient(torch.autograd.Function):

@@ -1,14 +1,16 @@
-"""Talos: a contrastive encoder trained to hide a sensitive attribute.
+"""Talos: a self-supervised encoder trained to hide a sensitive attribute.
 
 He & Zhang (CCS 2021, Section 6) defend contrastive models against attribute
 inference by adversarial training: next to SimCLR's encoder f and projection head
 g, an *adversary* (an MLP) learns to predict the sensitive attribute from the
 representations h = f(x) of the augmented views, and the encoder is trained to
-make that prediction fail while still solving the contrastive task.  The encoder
+make that prediction fail while still solving the contrastive task.  Here the
+task may be any of privlearn's self-supervised objectives (``objective=``).  The encoder
 receives the adversary's gradient through a gradient-reversal layer scaled by the
 ``adversary_weight`` λ; encoder and adversary are updated alternately.
 
-- :class:`Talos`: the estimator (a :class:`~privlearn.SimCLR` subclass).
+- :class:`Talos`: the estimator (over any objective of
+  :data:`privlearn.encoders.OBJECTIVES`).
 - :class:`AdversaryNet`: the default adversary network.
 
 How much utility and attribute privacy each λ gives is measured by
@@ -34,7 +36,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 from torch.func import functional_call
 
-from .encoders import SimCLR, _is_int
+from .encoders import OBJECTIVES, SelfSupervisedEncoder, _is_int
 from .losses import grad_reverse
 
 __all__ = ["Talos", "AdversaryNet"]
@@ -126,10 +128,12 @@ def _check_sensitive_features(X, sensitive_features, *, owner):
     return s
 
 
-class Talos(SimCLR):
-    """SimCLR with an adversary that removes a sensitive attribute (Talos).
+class Talos(SelfSupervisedEncoder):
+    """A self-supervised encoder with an adversary that removes a sensitive attribute.
 
-    He & Zhang's defence (CCS 2021): the contrastive loss of :class:`SimCLR` plus
+    He & Zhang's defence (CCS 2021), for any objective: the loss of
+    :class:`SimCLR` (default), :class:`MoCo`, :class:`BYOL`, :class:`SimSiam` or
+    :class:`BarlowTwins` (``objective``) plus
     an adversarial classifier that predicts the sensitive attribute from the
     representations h of the augmented views, connected to the encoder through a
     gradient-reversal layer scaled by ``adversary_weight`` (λ).  Every training
@@ -138,16 +142,21 @@ class Talos(SimCLR):
     1. **adversary**: with h detached, one optimizer step of the adversary on the
        cross-entropy of the attribute (its own optimizer, ``adversary__lr``);
     2. **encoder**: one optimizer step of f and g on
-       ``NT-Xent(z) − λ · CE(adversary(h), s)``, computed as ``NT-Xent(z) +
-       CE(adversary(GradReverse_λ(h)), s)`` with the just-updated adversary
-       held fixed (its parameters get no gradient).
+       ``L(views) − λ · CE(adversary(h), s)`` (L: the objective's loss, e.g.
+       NT-Xent), computed as ``L + CE(adversary(GradReverse_λ(h)), s)`` with
+       the just-updated adversary held fixed (its parameters get no
+       gradient), plus any :meth:`_privacy_penalty` terms; then the
+       objective's momentum update, if it has one.
 
     Both views of an image carry its attribute.  With ``adversary_weight=0`` the
-    encoder update is SimCLR's exactly (same ``random_state``, same embeddings);
-    the adversary still trains, so its accuracy shows what plain SimCLR leaks.
+    encoder update is the objective's exactly (same ``random_state``, same
+    embeddings as :class:`SimCLR` for ``objective="simclr"``); the adversary
+    still trains, so its accuracy shows what the plain objective leaks.
 
     Parameters
     ----------
+    objective : {"simclr", "moco", "byol", "simsiam", "barlow_twins"}, default="simclr"
+        The self-supervised objective the encoder solves.
     adversary_weight : float, default=1.0
         λ ≥ 0, the weight of the reversed adversary gradient.
     adversary : nn.Module class, default=AdversaryNet
@@ -156,23 +165,30 @@ class Talos(SimCLR):
         ``adversary__hidden_units`` (default ``(128, 64)``), and
         ``adversary__lr`` (its optimizer's learning rate, default ``lr``).  It
         uses the ``optimizer`` class (Adam by default).
-    **simclr_params
-        Every :class:`SimCLR` parameter (``backbone``, ``temperature``,
-        ``max_epochs``, ``batch_size``, ``lr``, ``augment__*``, ``random_state``,
-        ...), with the same defaults.
+    projection_dim, temperature, momentum, queue_size, hidden_dim, predictor_hidden_dim, offdiag_weight : default=None
+        The objective's hyperparameters, as for its estimator; None takes
+        that estimator's default.  Setting one the objective does not have
+        (e.g. ``queue_size`` with ``objective="simclr"``) is an error.
+    **params
+        Every other :class:`SimCLR` parameter (``backbone``, ``max_epochs``,
+        ``batch_size``, ``lr``, ``augment__*``, ``random_state``, ...), with
+        the same defaults; ``module=None`` and ``criterion=None`` take the
+        objective's network and loss.
 
     Attributes
     ----------
-    module_ : ContrastiveNet
-        The encoder f and projection head g.
+    module_ : nn.Module
+        The objective's network: the encoder f, its heads (and momentum
+        copies).
     adversary_ : nn.Module
         The trained adversary.
     adversary_optimizer_ : torch optimizer
     sensitive_classes_ : ndarray
         The attribute values seen in ``fit`` (any labels; encoded internally).
     history_ : skorch History
-        Per epoch: ``train_loss`` (the encoder objective NT-Xent − λ·CE),
-        ``contrastive_loss`` (NT-Xent), ``adversary_loss`` and ``adversary_acc``
+        Per epoch: ``train_loss`` (the encoder objective L − λ·CE),
+        ``objective_loss`` (L; also logged as ``contrastive_loss``, its name
+        when L was always NT-Xent), ``adversary_loss`` and ``adversary_acc``
         (the adversary's cross-entropy and accuracy on each batch's views just
         before its update, averaged over the epoch), e.g.
         ``talos.history_[:, "adversary_acc"]``.
@@ -210,19 +226,48 @@ class Talos(SimCLR):
     ['adversary_acc', 'adversary_loss', 'batches']
     """
 
-    prefixes_ = [*SimCLR.prefixes_, "adversary"]
-    cuda_dependent_attributes_ = [*SimCLR.cuda_dependent_attributes_, "adversary_"]
+    prefixes_ = [*SelfSupervisedEncoder.prefixes_, "adversary"]
+    cuda_dependent_attributes_ = [*SelfSupervisedEncoder.cuda_dependent_attributes_,
+                                  "adversary_"]
+    #: Objective hyperparameters Talos accepts (None: the objective's default).
+    _OBJECTIVE_PARAMS = ("projection_dim", "temperature", "momentum", "queue_size",
+                         "hidden_dim", "predictor_hidden_dim", "offdiag_weight")
     # fairlearn-style metadata: requested by default under metadata routing.
     __metadata_request__fit = {"sensitive_features": True}
     __metadata_request__partial_fit = {"classes": UNUSED, "sensitive_features": True}
 
-    def __init__(self, *, adversary_weight=1.0, adversary=AdversaryNet, **simclr_params):
-        super().__init__(**simclr_params)
+    def __init__(self, *, objective="simclr", adversary_weight=1.0, adversary=AdversaryNet,
+                 projection_dim=None, temperature=None, momentum=None, queue_size=None,
+                 hidden_dim=None, predictor_hidden_dim=None, offdiag_weight=None, **params):
+        super().__init__(**params)
+        self.objective = objective
         self.adversary_weight = adversary_weight
         self.adversary = adversary
+        self.projection_dim = projection_dim
+        self.temperature = temperature
+        self.momentum = momentum
+        self.queue_size = queue_size
+        self.hidden_dim = hidden_dim
+        self.predictor_hidden_dim = predictor_hidden_dim
+        self.offdiag_weight = offdiag_weight
+
+    @property
+    def objective_(self):
+        """The :class:`~privlearn.encoders.Objective` named by ``objective``."""
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            raise ValueError(f"Talos: `objective` must be one of "
+                             f"{', '.join(map(repr, OBJECTIVES))}, got {self.objective!r}.")
+        return OBJECTIVES[self.objective]
 
     # --- checks ---------------------------------------------------------------
     def _check_hyperparameters(self):
+        objective = self.objective_
+        unused = [name for name in self._OBJECTIVE_PARAMS
+                  if getattr(self, name) is not None and name not in objective.defaults]
+        if unused:
+            raise ValueError(f"Talos: {', '.join(f'`{name}`' for name in unused)} do(es) not "
+                             f"apply to objective={self.objective!r}; its hyperparameters "
+                             f"are {', '.join(map(repr, objective.defaults))}.")
         super()._check_hyperparameters()
         w = self.adversary_weight
         if (not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w)
@@ -301,7 +346,8 @@ class Talos(SimCLR):
         # Batch values recorded by train_step, averaged per epoch (no "best" marks:
         # whether a higher adversary loss is better depends on the point of view).
         extra = [(name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
-                 for name in ("contrastive_loss", "adversary_loss", "adversary_acc")]
+                 for name in ("objective_loss", "contrastive_loss", "adversary_loss",
+                              "adversary_acc")]
         at = next((i for i, (name, _) in enumerate(callbacks) if name == "print_log"),
                   len(callbacks))
         return callbacks[:at] + extra + callbacks[at:]
@@ -364,6 +410,18 @@ class Talos(SimCLR):
         targets = self._encode_sensitive(X, sensitive_features, refit=refit)
         return self._fit(X, targets, partial=partial, **fit_params)
 
+    def _privacy_penalty(self, h, s):
+        """Extra terms of the encoder's loss computed on the views' representations.
+
+        The extension point for privacy penalties beyond the adversary (e.g. a
+        distribution-matching term): ``h`` is ``(2N, feature_dim)``, the
+        representations ``[h(v1); h(v2)]`` of the batch's views (with
+        gradient), ``s`` the encoded attribute of each view (``(2N,)`` int64).
+        Returns a dict ``name -> scalar tensor``; every term is added to the
+        encoder's loss (and to ``train_loss``).  None by default.
+        """
+        return {}
+
     def train_step(self, batch, **fit_params):
         """One alternating step: adversary update, then encoder update.
 
@@ -373,8 +431,8 @@ class Talos(SimCLR):
         self._set_training(True)
         _, si = unpack_data(batch)
         s = torch.as_tensor(si, device=self._compute_device()).long().repeat(2)  # 2 views
-        step = self.contrastive_step(batch, training=True, **fit_params)
-        h = step["y_pred"][0]
+        step = self.objective_step(batch, training=True, **fit_params)
+        h = step["h"]
 
         # (1) the adversary learns the attribute from the (detached) views' h; h is
         # float32 (``infer`` casts autocast outputs), so no loss scaling is needed.
@@ -384,27 +442,33 @@ class Talos(SimCLR):
         adversary_loss.backward()
         self.adversary_optimizer_.step()
 
-        # (2) the encoder: NT-Xent − λ·CE through the reversal layer, against the
-        # updated adversary whose parameters are held fixed (detached copies).
+        # (2) the encoder: L − λ·CE through the reversal layer, against the
+        # updated adversary whose parameters are held fixed (detached copies),
+        # plus any extra privacy penalty on h.
         self.optimizer_.zero_grad()
-        contrastive = step["loss"]
-        loss, objective = contrastive, contrastive.detach()
+        objective_loss = step["loss"]
+        loss, objective = objective_loss, objective_loss.detach()
         weight = float(self.adversary_weight)
         if weight > 0:
             fixed = {name: p.detach() for name, p in self.adversary_.named_parameters()}
             reversed_logits = functional_call(self.adversary_, fixed,
                                               (grad_reverse(h, weight),))
             hidden_loss = F.cross_entropy(reversed_logits, s)
-            loss = contrastive + hidden_loss
-            objective = contrastive.detach() - weight * hidden_loss.detach()
+            loss = objective_loss + hidden_loss
+            objective = objective_loss.detach() - weight * hidden_loss.detach()
+        for term in self._privacy_penalty(h, s).values():
+            loss = loss + term
+            objective = objective + term.detach()
         self.backward(loss)                     # the encoders' hooks: fp16 loss scaling
         self.notify("on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
                     batch=batch, training=True)
         self.optimizer_step(self.optimizer_)
+        self.after_optimizer_step()             # the objective's momentum update, if any
 
         accuracy = (logits.detach().argmax(dim=1) == s).float().mean()
-        self.history.record_batch("contrastive_loss", contrastive.item())
+        self.history.record_batch("objective_loss", objective_loss.item())
+        self.history.record_batch("contrastive_loss", objective_loss.item())
         self.history.record_batch("adversary_loss", adversary_loss.item())
         self.history.record_batch("adversary_acc", accuracy.item())
         return {"loss": objective, "y_pred": step["y_pred"]}

@@ -1,11 +1,13 @@
-"""NT-Xent against a plain-loop reference, and the gradient-reversal layer."""
+"""Each objective's loss against a plain-loop reference, and the gradient-reversal layer."""
 
 import math
 
 import pytest
 import torch
 
-from privlearn.losses import GradientReversal, NTXentLoss, grad_reverse, nt_xent
+from privlearn.losses import (BarlowTwinsLoss, GradientReversal, InfoNCELoss,
+                              NegativeCosineLoss, NormalizedMSELoss, NTXentLoss, barlow_twins,
+                              grad_reverse, info_nce, negative_cosine, normalized_mse, nt_xent)
 
 
 def nt_xent_reference(z1, z2, temperature):
@@ -68,3 +70,97 @@ def test_gradient_reversal_backward_is_minus_scale_times_grad(scale):
     y = torch.randn(3, generator=gen, requires_grad=True)
     (grad_reverse(y, scale) * 2).sum().backward()
     assert torch.allclose(y.grad, torch.full((3,), -2.0 * scale))
+
+
+# --------------------------------------------------------------------------- other objectives
+# Each loss against a reference written term by term, as the papers define it.
+def _unit(v):
+    return v / v.norm()
+
+
+def info_nce_reference(q, k, queue, temperature):
+    """MoCo's Algorithm 1: one positive logit and K negatives per query."""
+    total = 0.0
+    for qi, ki in zip(q.double(), k.double()):
+        positive = float(_unit(qi) @ _unit(ki)) / temperature
+        negatives = [float(_unit(qi) @ _unit(r)) / temperature for r in queue.double()]
+        denominator = math.exp(positive) + sum(math.exp(n) for n in negatives)
+        total += -math.log(math.exp(positive) / denominator)
+    return total / len(q)
+
+
+def normalized_mse_reference(p, t):
+    """BYOL's ``||p/||p|| - t/||t||||²`` per sample, averaged."""
+    return sum(float(((_unit(a) - _unit(b)) ** 2).sum())
+               for a, b in zip(p.double(), t.double())) / len(p)
+
+
+def negative_cosine_reference(p, z):
+    """SimSiam's ``D(p, z) = -(p/||p||)·(z/||z||)``, averaged."""
+    return -sum(float(_unit(a) @ _unit(b)) for a, b in zip(p.double(), z.double())) / len(p)
+
+
+def barlow_twins_reference(z1, z2, offdiag_weight, eps=1e-5):
+    """Barlow Twins' Algorithm 1, one matrix entry at a time."""
+    z1, z2 = z1.double(), z2.double()
+    n, d = z1.shape
+
+    def standardise(column):
+        mean = sum(column) / n
+        var = sum((x - mean) ** 2 for x in column) / n
+        return [(x - mean) / math.sqrt(var + eps) for x in column]
+
+    a = [standardise(z1[:, i].tolist()) for i in range(d)]
+    b = [standardise(z2[:, j].tolist()) for j in range(d)]
+    total = 0.0
+    for i in range(d):
+        for j in range(d):
+            c = sum(a[i][s] * b[j][s] for s in range(n)) / n
+            total += (1 - c) ** 2 if i == j else offdiag_weight * c ** 2
+    return total
+
+
+@pytest.mark.parametrize("n, d, k, temperature", [(2, 3, 4, 0.2), (5, 8, 16, 0.07),
+                                                  (3, 4, 1, 1.0)])
+def test_info_nce_matches_loop_reference(n, d, k, temperature):
+    gen = torch.Generator().manual_seed(n * d + k)
+    q, key = torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen)
+    queue = torch.randn(k, d, generator=gen)
+    assert float(info_nce(q, key, queue, temperature)) == pytest.approx(
+        info_nce_reference(q, key, queue, temperature), rel=1e-5)
+    assert float(InfoNCELoss(temperature)(q, key, queue)) == pytest.approx(
+        float(info_nce(q, key, queue, temperature)))
+    with pytest.raises(ValueError, match="queue"):
+        info_nce(q, key, torch.zeros(k, d + 1))
+
+
+@pytest.mark.parametrize("n, d", [(2, 3), (6, 5)])
+def test_normalized_mse_and_negative_cosine_match_references(n, d):
+    gen = torch.Generator().manual_seed(n + d)
+    p, z = torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen)
+    assert float(normalized_mse(p, z)) == pytest.approx(normalized_mse_reference(p, z),
+                                                        rel=1e-5)
+    assert float(negative_cosine(p, z)) == pytest.approx(negative_cosine_reference(p, z),
+                                                         rel=1e-5, abs=1e-7)
+    assert float(NormalizedMSELoss()(p, z)) == pytest.approx(float(normalized_mse(p, z)))
+    assert float(NegativeCosineLoss()(p, z)) == pytest.approx(float(negative_cosine(p, z)))
+    # BYOL's loss is 2 + 2 × SimSiam's (both are the cosine, differently scaled)
+    assert float(normalized_mse(p, z)) == pytest.approx(2 + 2 * float(negative_cosine(p, z)),
+                                                        rel=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        negative_cosine(p, z[:-1])
+
+
+@pytest.mark.parametrize("n, d, offdiag_weight", [(4, 3, 0.0051), (8, 5, 0.5), (3, 2, 1.0)])
+def test_barlow_twins_matches_loop_reference(n, d, offdiag_weight):
+    gen = torch.Generator().manual_seed(n * d)
+    z1, z2 = torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen)
+    assert float(barlow_twins(z1, z2, offdiag_weight)) == pytest.approx(
+        barlow_twins_reference(z1, z2, offdiag_weight), rel=1e-5)
+    assert float(BarlowTwinsLoss(offdiag_weight)(z1, z2)) == pytest.approx(
+        float(barlow_twins(z1, z2, offdiag_weight)))
+    # invariant to per-dimension affine rescaling (batch standardisation)
+    assert float(barlow_twins(3 * z1 + 1, z2, offdiag_weight)) == pytest.approx(
+        float(barlow_twins(z1, z2, offdiag_weight)), rel=1e-4)
+    with pytest.raises(ValueError, match="at least 2"):
+        barlow_twins(z1[:1], z2[:1])

@@ -1,4 +1,5 @@
-"""Talos: λ=0 is SimCLR, alternating adversary, logging, parameters, routing,
+"""Talos: λ=0 is SimCLR (and each objective's estimator), alternating adversary,
+the privacy-penalty extension point, logging, parameters, routing,
 input checks, and that a large λ defeats its own adversary on an easy attribute."""
 
 import pickle
@@ -67,6 +68,57 @@ def test_zero_weight_reproduces_simclr(small):
     # ... while a positive weight changes the encoder.
     other = pl.Talos(adversary_weight=1.0, **params).fit(X, sensitive_features=s)
     assert not np.allclose(other.transform(X), simclr.transform(X))
+
+
+@pytest.mark.parametrize("estimator, objective, params", [
+    (pl.MoCo, "moco", {"queue_size": 96}),
+    (pl.BYOL, "byol", {"hidden_dim": 64}),
+    (pl.SimSiam, "simsiam", {}),
+    (pl.BarlowTwins, "barlow_twins", {"projection_dim": 64}),
+])
+def test_every_objective_zero_weight_reproduces_its_estimator(small, estimator, objective,
+                                                              params):
+    X, _, s = small
+    common = dict(max_epochs=2, batch_size=64, random_state=0, **params)
+    plain = estimator(**common).fit(X)
+    talos = pl.Talos(objective=objective, adversary_weight=0.0,
+                     adversary__hidden_units=(16,), **common).fit(X, sensitive_features=s)
+    np.testing.assert_array_equal(talos.transform(X), plain.transform(X))
+    assert talos.history_[:, "objective_loss"] == plain.history_[:, "train_loss"]
+    assert type(talos.module_) is type(plain.module_)
+    assert all(0 <= a <= 1 for a in talos.history_[:, "adversary_acc"])
+    # a positive weight trains the adversary against the encoder
+    other = pl.Talos(objective=objective, adversary_weight=1.0,
+                     adversary__hidden_units=(16,), **common).fit(X, sensitive_features=s)
+    assert not np.allclose(other.transform(X), plain.transform(X))
+    assert other.history_[-1, "train_loss"] < other.history_[-1, "objective_loss"]
+
+
+class PenalisedTalos(pl.Talos):
+    """A privacy penalty through Talos's extension point: the mean squared h."""
+
+    def _privacy_penalty(self, h, s):
+        return {"energy": 0.5 * h.pow(2).mean()}
+
+
+def test_privacy_penalty_extension_point_adds_to_the_encoder_loss(small):
+    X, _, s = small
+    plain = pl.Talos(**{**FAST, "adversary_weight": 0.0}).fit(X, sensitive_features=s)
+    penalised = PenalisedTalos(**{**FAST, "adversary_weight": 0.0}).fit(
+        X, sensitive_features=s)
+    assert (penalised.history_[-1, "train_loss"]
+            > penalised.history_[-1, "objective_loss"])            # the term is counted
+    assert not np.allclose(penalised.transform(X), plain.transform(X))   # and trained
+
+
+def test_objective_choice_is_checked(small):
+    X, _, s = small
+    with pytest.raises(ValueError, match="`objective` must be one of"):
+        pl.Talos(objective="dino", **FAST).fit(X, sensitive_features=s)
+    with pytest.raises(ValueError, match="`queue_size`.*simclr"):
+        pl.Talos(queue_size=64, **FAST).fit(X, sensitive_features=s)
+    with pytest.raises(ValueError, match="`momentum`"):
+        pl.Talos(objective="byol", momentum=2.0, **FAST).fit(X, sensitive_features=s)
 
 
 def test_adversary_is_updated_and_encoder_optimizer_excludes_it(small):

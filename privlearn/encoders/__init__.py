@@ -20,8 +20,12 @@ global random state.
 from ._base import PRECISIONS, _float32, _ImageEstimatorMixin, _is_int
 from ._callbacks import InitFromEncoder
 from ._self_supervised import OBJECTIVES, Objective, SelfSupervisedEncoder
+from .barlow_twins import BarlowTwins
+from .byol import BYOL
+from .moco import MoCo
 from .simclr import SimCLR
+from .simsiam import SimSiam
 from .supervised import SupervisedClassifier
 
-__all__ = ["SimCLR", "SupervisedClassifier", "InitFromEncoder", "SelfSupervisedEncoder",
-           "Objective", "OBJECTIVES"]
+__all__ = ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "SupervisedClassifier",
+           "InitFromEncoder", "SelfSupervisedEncoder", "Objective", "OBJECTIVES"]

@@ -24,7 +24,9 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
+from torch.utils.data import DataLoader
 
+from .._images import ImageDataset
 from ..augment import FeatureAugment, SimCLRAugment
 from ._base import _ImageEstimatorMixin, _is_int
 
@@ -131,6 +133,24 @@ class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixi
     """
 
     prefixes_ = [*NeuralNet.prefixes_, "augment"]
+
+    def __init__(self, *, backbone="cnn", max_epochs=100, batch_size=256, lr=1e-3,
+                 optimizer=torch.optim.Adam, augment=SimCLRAugment, device="cpu",
+                 precision=None, channels_last=False, random_state=None, train_split=None,
+                 warm_start=False, verbose=0, callbacks=None, module=None, criterion=None,
+                 iterator_train=DataLoader, iterator_valid=DataLoader, dataset=ImageDataset,
+                 **kwargs):
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(module, criterion, optimizer=optimizer, lr=lr,
+                         max_epochs=max_epochs, batch_size=batch_size,
+                         iterator_train=iterator_train, iterator_valid=iterator_valid,
+                         dataset=dataset, train_split=train_split, callbacks=callbacks,
+                         warm_start=warm_start, verbose=verbose, device=device, **kwargs)
+        self.backbone = backbone
+        self.augment = augment
+        self.precision = precision
+        self.channels_last = channels_last
+        self.random_state = random_state
 
     @property
     def objective_(self):

@@ -184,19 +184,15 @@ class SimCLR(SelfSupervisedEncoder):
                  warm_start=False, verbose=0, callbacks=None, module=ContrastiveNet,
                  criterion=NTXentLoss, iterator_train=DataLoader,
                  iterator_valid=DataLoader, dataset=ImageDataset, **kwargs):
-        kwargs.setdefault("iterator_train__shuffle", True)
-        super().__init__(module, criterion, optimizer=optimizer, lr=lr,
-                         max_epochs=max_epochs, batch_size=batch_size,
-                         iterator_train=iterator_train, iterator_valid=iterator_valid,
-                         dataset=dataset, train_split=train_split, callbacks=callbacks,
-                         warm_start=warm_start, verbose=verbose, device=device, **kwargs)
-        self.backbone = backbone
+        super().__init__(backbone=backbone, max_epochs=max_epochs, batch_size=batch_size,
+                         lr=lr, optimizer=optimizer, augment=augment, device=device,
+                         precision=precision, channels_last=channels_last,
+                         random_state=random_state, train_split=train_split,
+                         warm_start=warm_start, verbose=verbose, callbacks=callbacks,
+                         module=module, criterion=criterion, iterator_train=iterator_train,
+                         iterator_valid=iterator_valid, dataset=dataset, **kwargs)
         self.projection_dim = projection_dim
         self.temperature = temperature
-        self.augment = augment
-        self.precision = precision
-        self.channels_last = channels_last
-        self.random_state = random_state
 
     @property
     def objective_(self):
