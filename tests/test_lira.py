@@ -45,7 +45,7 @@ def overfit():
         warnings.simplefilter("ignore", ConvergenceWarning)
         target = clone(RECIPE).fit(X[member == 1], y[member == 1])
         pool = pl.Records(X, y)
-        reference = ReferenceModels(RECIPE, n_models=16, random_state=0, n_jobs=2).fit(pool)
+        reference = ReferenceModels(RECIPE, n_models=16, random_state=0, n_jobs=1).fit(pool)
     return pool, member, target, reference
 
 

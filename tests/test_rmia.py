@@ -38,7 +38,7 @@ def overfit():
         warnings.simplefilter("ignore", ConvergenceWarning)
         target = clone(RECIPE).fit(X[member == 1], y[member == 1])
         pool = pl.Records(X, y)
-        reference = ReferenceModels(RECIPE, n_models=4, random_state=1, n_jobs=2).fit(pool)
+        reference = ReferenceModels(RECIPE, n_models=4, random_state=1, n_jobs=1).fit(pool)
     return pool, member, target, reference
 
 
