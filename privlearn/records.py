@@ -83,6 +83,9 @@ def check_class_labels(labels, *, argument="labels", owner="Records"):
                          "value(s) (NaN, None or pandas NA), the first at position "
                          f"{int(np.flatnonzero(missing)[0])}; every sample needs its "
                          "class label.")
+    if labels.dtype.kind == "f" and np.isinf(labels).any():
+        raise ValueError(f"{owner}: `{argument}` contains infinite values; class labels "
+                         "must be integers or strings.")
     if labels.dtype.kind == "O":
         kinds = {"string" if isinstance(v, str) else "number"
                  if isinstance(v, (numbers.Number, np.bool_)) else type(v).__name__

@@ -95,7 +95,7 @@ def check_membership(y, n_records, *, argument="y", require_both=True):
     if not valid:
         try:
             kind = type_of_target(y)
-        except ValueError:
+        except (ValueError, TypeError):
             kind = "mixed"
         binary_only = ("Only binary classification is supported. "
                        if kind.startswith("multiclass") else "")

@@ -39,11 +39,14 @@ def check_finite_hyperparameter(owner, name, value):
     (``lr``, ``optimizer__*``, ``adversary__lr``, ``augment__*``, …): NaN or
     infinity there trains a NaN model without a word.
     """
+    is_lr = name == "lr" or name.endswith("__lr")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if is_lr:                       # torch would take False as 0: no training
+            raise ValueError(f"{owner}: `{name}` must be a positive number, got {value!r}.")
         return
     if not math.isfinite(value):
         raise ValueError(f"{owner}: `{name}` must be a finite number, got {value!r}.")
-    if (name == "lr" or name.endswith("__lr")) and not value > 0:
+    if is_lr and not value > 0:
         raise ValueError(f"{owner}: `{name}` must be a positive number, got {value!r}.")
 
 
