@@ -15,7 +15,7 @@ from torch import nn
 
 __all__ = ["nt_xent", "NTXentLoss", "info_nce", "InfoNCELoss", "normalized_mse",
            "NormalizedMSELoss", "negative_cosine", "NegativeCosineLoss", "barlow_twins",
-           "BarlowTwinsLoss", "grad_reverse", "GradientReversal"]
+           "BarlowTwinsLoss", "grad_reverse", "GradientReversal", "mmd2"]
 
 
 def nt_xent(z1, z2, temperature=0.5):
@@ -349,3 +349,70 @@ class GradientReversal(nn.Module):
 
     def extra_repr(self):
         return f"scale={self.scale}"
+
+
+def mmd2(h, groups, bandwidth=None):
+    """Squared maximum mean discrepancy between the groups of a batch (Gaussian kernel).
+
+    For every pair of group values (a, b) present in the batch, the biased
+    (V-statistic) estimate
+
+    .. math:: \\mathrm{MMD}^2(a, b) = \\overline{K}_{aa} + \\overline{K}_{bb}
+              - 2\\,\\overline{K}_{ab},
+
+    where :math:`\\overline{K}_{ab}` is the mean of the kernel
+    :math:`k(u, v) = \\exp(-\\lVert u - v\\rVert^2 / (2\\sigma^2))` over
+    :math:`u` in group a and :math:`v` in group b.  The result is the **mean over
+    all pairs** of present values (for two values, the MMD² between them).  One
+    pairwise-distance matrix per call; the per-group block means come from one
+    matrix product with the one-hot group matrix.
+
+    Parameters
+    ----------
+    h : torch.Tensor of shape (n, d)
+        Representations.
+    groups : torch.Tensor of shape (n,)
+        Integer group codes (e.g. the encoded sensitive attribute).
+    bandwidth : float or None, default=None
+        The kernel width σ.  ``None``: the median heuristic (Gretton et al.,
+        2012), σ = the median distance between distinct rows of the batch,
+        computed without gradient.
+
+    Returns
+    -------
+    mmd2 : torch.Tensor, scalar
+        ≥ 0; 0 when fewer than two groups are present.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import mmd2
+    >>> g = torch.tensor([0, 0, 1, 1])
+    >>> float(mmd2(torch.zeros(4, 3), g))               # identical groups
+    0.0
+    >>> float(mmd2(torch.tensor([[0.], [0.], [5.], [5.]]), g, bandwidth=1.0)) > 1.9
+    True
+    """
+    if h.ndim != 2 or groups.ndim != 1 or len(groups) != len(h):
+        raise ValueError("mmd2: `h` must have shape (n, d) and `groups` shape (n,), got "
+                         f"{tuple(h.shape)} and {tuple(groups.shape)}.")
+    present, codes = torch.unique(groups, return_inverse=True)
+    n_groups = len(present)
+    if n_groups < 2:
+        return h.sum() * 0.0
+    sq_norms = (h * h).sum(dim=1)
+    sq_dist = (sq_norms[:, None] + sq_norms[None, :] - 2 * h @ h.T).clamp_min(0)
+    if bandwidth is None:
+        off_diagonal = ~torch.eye(len(h), dtype=torch.bool, device=h.device)
+        sigma2 = sq_dist.detach()[off_diagonal].median()
+        sigma2 = sigma2.clamp_min(torch.finfo(h.dtype).tiny)
+    else:
+        sigma2 = torch.as_tensor(float(bandwidth) ** 2, dtype=h.dtype, device=h.device)
+    kernel = torch.exp(-sq_dist / (2 * sigma2))
+    one_hot = torch.nn.functional.one_hot(codes, n_groups).to(h.dtype)    # (n, G)
+    counts = one_hot.sum(dim=0)
+    block_means = one_hot.T @ kernel @ one_hot / (counts[:, None] * counts[None, :])
+    within = torch.diagonal(block_means)
+    pairwise = within[:, None] + within[None, :] - 2 * block_means         # (G, G)
+    upper = torch.triu(torch.ones_like(pairwise, dtype=torch.bool), diagonal=1)
+    return pairwise[upper].mean()

@@ -37,13 +37,16 @@ from torch import nn
 from torch.func import functional_call
 
 from .encoders import OBJECTIVES, SelfSupervisedEncoder, _is_int
-from .losses import grad_reverse
+from .losses import grad_reverse, mmd2
 
 __all__ = ["Talos", "AdversaryNet"]
 
 #: ``adversary__*`` parameters that configure the adversary's optimizer; every
 #: other ``adversary__*`` parameter goes to the adversary network's constructor.
 _ADVERSARY_OPTIMIZER_PARAMS = ("lr",)
+#: Plain parameters whose names start with the "adversary" prefix (skorch would
+#: take them for misspelt ``adversary__*`` parameters).
+_PLAIN_ADVERSARY_PARAMS = ("adversary_weight", "adversary_steps", "adversary_reset")
 
 
 class AdversaryNet(nn.Module):
@@ -159,6 +162,24 @@ class Talos(SelfSupervisedEncoder):
         The self-supervised objective the encoder solves.
     adversary_weight : float, default=1.0
         λ ≥ 0, the weight of the reversed adversary gradient.
+    adversary_steps : int, default=1
+        k ≥ 1 adversary updates (on the same batch of views) per encoder update,
+        so the encoder faces an adversary closer to its best response.
+    n_adversaries : int, default=1
+        An ensemble of independently initialised adversaries, each with its own
+        optimizer; the encoder's reversed term is the **mean** of their
+        cross-entropies, so it must fool all of them.
+    adversary_reset : int or None, default=None
+        Re-initialise the adversaries (weights and optimizers) at the start of
+        every n-th epoch (epochs n+1, 2n+1, ...), so the encoder cannot settle
+        on the blind spots of one adversary.  None: never.
+    mmd_weight : float, default=0.0
+        μ ≥ 0: add ``μ · MMD²(h)`` to the encoder's loss, the squared maximum
+        mean discrepancy between the representations of the batch's views with
+        different attribute values (:func:`privlearn.losses.mmd2`: Gaussian
+        kernel with the median-heuristic width, mean over all pairs of
+        attribute values present).  Distribution matching: usable alone
+        (``adversary_weight=0``) or with the adversary.
     adversary : nn.Module class, default=AdversaryNet
         The adversary network, built as ``adversary(in_features=dim(h),
         n_classes=#attribute values, **adversary__*)``.  Its parameters:
@@ -181,8 +202,11 @@ class Talos(SelfSupervisedEncoder):
         The objective's network: the encoder f, its heads (and momentum
         copies).
     adversary_ : nn.Module
-        The trained adversary.
+        The trained adversary (the first of ``adversaries_``).
     adversary_optimizer_ : torch optimizer
+    adversaries_ : list of nn.Module
+        All ``n_adversaries`` adversaries.
+    adversary_optimizers_ : list of torch optimizers
     sensitive_classes_ : ndarray
         The attribute values seen in ``fit`` (any labels; encoded internally).
     history_ : skorch History
@@ -190,8 +214,10 @@ class Talos(SelfSupervisedEncoder):
         ``objective_loss`` (L; also logged as ``contrastive_loss``, its name
         when L was always NT-Xent), ``adversary_loss`` and ``adversary_acc``
         (the adversary's cross-entropy and accuracy on each batch's views just
-        before its update, averaged over the epoch), e.g.
-        ``talos.history_[:, "adversary_acc"]``.
+        before its update, averaged over the epoch; with several adversaries,
+        their mean loss and the best accuracy), ``mmd`` (the unweighted MMD²
+        of the views' representations across attribute values, logged at
+        every μ), e.g. ``talos.history_[:, "adversary_acc"]``.
 
     See Also
     --------
@@ -228,7 +254,7 @@ class Talos(SelfSupervisedEncoder):
 
     prefixes_ = [*SelfSupervisedEncoder.prefixes_, "adversary"]
     cuda_dependent_attributes_ = [*SelfSupervisedEncoder.cuda_dependent_attributes_,
-                                  "adversary_"]
+                                  "adversary_", "adversaries_"]
     #: Objective hyperparameters Talos accepts (None: the objective's default).
     _OBJECTIVE_PARAMS = ("projection_dim", "temperature", "momentum", "queue_size",
                          "hidden_dim", "predictor_hidden_dim", "offdiag_weight")
@@ -237,12 +263,17 @@ class Talos(SelfSupervisedEncoder):
     __metadata_request__partial_fit = {"classes": UNUSED, "sensitive_features": True}
 
     def __init__(self, *, objective="simclr", adversary_weight=1.0, adversary=AdversaryNet,
+                 adversary_steps=1, n_adversaries=1, adversary_reset=None, mmd_weight=0.0,
                  projection_dim=None, temperature=None, momentum=None, queue_size=None,
                  hidden_dim=None, predictor_hidden_dim=None, offdiag_weight=None, **params):
         super().__init__(**params)
         self.objective = objective
         self.adversary_weight = adversary_weight
         self.adversary = adversary
+        self.adversary_steps = adversary_steps
+        self.n_adversaries = n_adversaries
+        self.adversary_reset = adversary_reset
+        self.mmd_weight = mmd_weight
         self.projection_dim = projection_dim
         self.temperature = temperature
         self.momentum = momentum
@@ -274,6 +305,18 @@ class Talos(SelfSupervisedEncoder):
                 or w < 0):
             raise ValueError("Talos: `adversary_weight` must be a finite number >= 0, "
                              f"got {w!r}.")
+        for name in ("adversary_steps", "n_adversaries"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"Talos: `{name}` must be an integer >= 1, got {value!r}.")
+        reset = self.adversary_reset
+        if reset is not None and (not _is_int(reset) or reset < 1):
+            raise ValueError("Talos: `adversary_reset` must be None or an integer >= 1 "
+                             f"(re-initialise every n epochs), got {reset!r}.")
+        mu = self.mmd_weight
+        if (not isinstance(mu, numbers.Real) or isinstance(mu, bool) or not math.isfinite(mu)
+                or mu < 0):
+            raise ValueError(f"Talos: `mmd_weight` must be a finite number >= 0, got {mu!r}.")
         lr = self.get_params_for("adversary").get("lr", self.lr)
         if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0:
             raise ValueError(f"Talos: `adversary__lr` must be a positive number, got {lr!r}.")
@@ -306,12 +349,13 @@ class Talos(SelfSupervisedEncoder):
         return {"in_features": self._network().feature_dim,
                 "n_classes": len(self.sensitive_classes_), **params}
 
-    def _make_adversary(self):
+    def _make_adversary(self, index=0):
         # The adversary's weights come from a forked generator seeded by one draw
         # from the current stream, so that building it leaves the random numbers
-        # the encoder's training uses exactly as in SimCLR (λ=0 reproduces it).
+        # the encoder's training uses exactly as in SimCLR (λ=0 reproduces it);
+        # the ensemble's i-th adversary adds i to that seed.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31 - 1, (1,))) + 1)
+            torch.manual_seed(int(torch.randint(2**31 - 1, (1,))) + 1 + index)
             try:
                 adversary = self.adversary(**self._adversary_kwargs())
             except (TypeError, ValueError) as exc:
@@ -319,27 +363,46 @@ class Talos(SelfSupervisedEncoder):
                                  f"{exc}") from exc
         return adversary.to(self._compute_device())
 
+    def _make_adversaries(self):
+        # One adversary: exactly the single draw the original Talos made.
+        self.adversaries_ = [self._make_adversary(i) for i in range(self.n_adversaries)]
+        self.adversary_ = self.adversaries_[0]
+
     def initialize_module(self):
         super().initialize_module()
-        self.adversary_ = self._make_adversary()
+        self._make_adversaries()
         return self
 
-    def _make_adversary_optimizer(self):
+    def _make_adversary_optimizer(self, adversary=None):
         lr = self.get_params_for("adversary").get("lr", self.lr)
-        return self.optimizer(self.adversary_.parameters(), lr=lr)
+        adversary = self.adversary_ if adversary is None else adversary
+        return self.optimizer(adversary.parameters(), lr=lr)
+
+    def _make_adversary_optimizers(self):
+        self.adversary_optimizers_ = [self._make_adversary_optimizer(adversary)
+                                      for adversary in self.adversaries_]
+        self.adversary_optimizer_ = self.adversary_optimizers_[0]
 
     def initialize_optimizer(self, *args, **kwargs):
-        # The encoder's optimizer covers module_ only (the adversary is not one of
-        # skorch's registered modules); the adversary has its own.
+        # The encoder's optimizer covers module_ only (the adversaries are not
+        # skorch's registered modules); each adversary has its own.
         super().initialize_optimizer(*args, **kwargs)
-        self.adversary_optimizer_ = self._make_adversary_optimizer()
+        self._make_adversary_optimizers()
         return self
 
     def _set_training(self, training=True):
         super()._set_training(training)
-        adversary = getattr(self, "adversary_", None)
-        if isinstance(adversary, nn.Module):
-            adversary.train(training)
+        for adversary in getattr(self, "adversaries_", ()):
+            if isinstance(adversary, nn.Module):
+                adversary.train(training)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train,
+                               dataset_valid=dataset_valid, **kwargs)
+        reset, epoch = self.adversary_reset, len(self.history)
+        if reset is not None and epoch > 1 and (epoch - 1) % reset == 0:
+            self._make_adversaries()
+            self._make_adversary_optimizers()
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
@@ -347,7 +410,7 @@ class Talos(SelfSupervisedEncoder):
         # whether a higher adversary loss is better depends on the point of view).
         extra = [(name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
                  for name in ("objective_loss", "contrastive_loss", "adversary_loss",
-                              "adversary_acc")]
+                              "adversary_acc", "mmd")]
         at = next((i for i, (name, _) in enumerate(callbacks) if name == "print_log"),
                   len(callbacks))
         return callbacks[:at] + extra + callbacks[at:]
@@ -356,10 +419,12 @@ class Talos(SelfSupervisedEncoder):
         # Like SimCLR's augment__*: the adversary is rebuilt here (on a fitted
         # model) instead of skorch re-initialising the whole network.
         adversary, rest = _split_adversary_params(params)
-        if "adversary_weight" in rest:
-            # A plain parameter, though it starts with the "adversary" prefix
-            # (skorch would take it for a misspelt "adversary__weight").
-            self.adversary_weight = rest.pop("adversary_weight")
+        plain = [key for key in _PLAIN_ADVERSARY_PARAMS if key in rest]
+        if plain:
+            # Plain parameters, though they start with the "adversary" prefix
+            # (skorch would take them for misspelt "adversary__*" ones).
+            for key in plain:
+                setattr(self, key, rest.pop(key))
             if not rest and not adversary:
                 return self
         for key, value in adversary.items():
@@ -370,8 +435,8 @@ class Talos(SelfSupervisedEncoder):
             optimizer_only = all(key.split("__", 1)[-1] in _ADVERSARY_OPTIMIZER_PARAMS
                                  for key in adversary if key != "adversary")
             if not optimizer_only or "adversary" in adversary:
-                self.adversary_ = self._make_adversary()
-            self.adversary_optimizer_ = self._make_adversary_optimizer()
+                self._make_adversaries()
+            self._make_adversary_optimizers()
         if rest or not adversary:
             super().set_params(**rest)
         return self
@@ -418,8 +483,12 @@ class Talos(SelfSupervisedEncoder):
         representations ``[h(v1); h(v2)]`` of the batch's views (with
         gradient), ``s`` the encoded attribute of each view (``(2N,)`` int64).
         Returns a dict ``name -> scalar tensor``; every term is added to the
-        encoder's loss (and to ``train_loss``).  None by default.
+        encoder's loss (and to ``train_loss``).  Here: ``mmd_weight · MMD²(h)``
+        when ``mmd_weight > 0``.
         """
+        weight = float(self.mmd_weight)
+        if weight > 0:
+            return {"mmd": weight * mmd2(h, s)}
         return {}
 
     def train_step(self, batch, **fit_params):
@@ -434,13 +503,21 @@ class Talos(SelfSupervisedEncoder):
         step = self.objective_step(batch, training=True, **fit_params)
         h = step["h"]
 
-        # (1) the adversary learns the attribute from the (detached) views' h; h is
-        # float32 (``infer`` casts autocast outputs), so no loss scaling is needed.
-        self.adversary_optimizer_.zero_grad()
-        logits = self.adversary_(h.detach())
-        adversary_loss = F.cross_entropy(logits, s)
-        adversary_loss.backward()
-        self.adversary_optimizer_.step()
+        # (1) the adversaries learn the attribute from the (detached) views' h,
+        # adversary_steps updates each; h is float32 (``infer`` casts autocast
+        # outputs), so no loss scaling is needed.  The history keeps the first
+        # update's loss and accuracy (before any update on this batch).
+        detached = h.detach()
+        first = []
+        for k in range(self.adversary_steps):
+            for adversary, optimizer in zip(self.adversaries_, self.adversary_optimizers_):
+                optimizer.zero_grad()
+                logits = adversary(detached)
+                adversary_loss = F.cross_entropy(logits, s)
+                adversary_loss.backward()
+                optimizer.step()
+                if k == 0:
+                    first.append((adversary_loss.detach(), logits.detach()))
 
         # (2) the encoder: L − λ·CE through the reversal layer, against the
         # updated adversary whose parameters are held fixed (detached copies),
@@ -450,10 +527,14 @@ class Talos(SelfSupervisedEncoder):
         loss, objective = objective_loss, objective_loss.detach()
         weight = float(self.adversary_weight)
         if weight > 0:
-            fixed = {name: p.detach() for name, p in self.adversary_.named_parameters()}
-            reversed_logits = functional_call(self.adversary_, fixed,
-                                              (grad_reverse(h, weight),))
-            hidden_loss = F.cross_entropy(reversed_logits, s)
+            hidden = []
+            for adversary in self.adversaries_:
+                fixed = {name: p.detach() for name, p in adversary.named_parameters()}
+                reversed_logits = functional_call(adversary, fixed,
+                                                  (grad_reverse(h, weight),))
+                hidden.append(F.cross_entropy(reversed_logits, s))
+            # The ensemble's mean cross-entropy (one adversary: its own, unchanged).
+            hidden_loss = hidden[0] if len(hidden) == 1 else torch.stack(hidden).mean()
             loss = objective_loss + hidden_loss
             objective = objective_loss.detach() - weight * hidden_loss.detach()
         for term in self._privacy_penalty(h, s).values():
@@ -466,11 +547,16 @@ class Talos(SelfSupervisedEncoder):
         self.optimizer_step(self.optimizer_)
         self.after_optimizer_step()             # the objective's momentum update, if any
 
-        accuracy = (logits.detach().argmax(dim=1) == s).float().mean()
+        losses = [value for value, _ in first]
+        accuracy = max(float((logits.argmax(dim=1) == s).float().mean())
+                       for _, logits in first)
+        adversary_loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
         self.history.record_batch("objective_loss", objective_loss.item())
         self.history.record_batch("contrastive_loss", objective_loss.item())
         self.history.record_batch("adversary_loss", adversary_loss.item())
-        self.history.record_batch("adversary_acc", accuracy.item())
+        self.history.record_batch("adversary_acc", accuracy)
+        with torch.no_grad():                   # logged at every μ, μ = 0 included
+            self.history.record_batch("mmd", mmd2(h.detach(), s).item())
         return {"loss": objective, "y_pred": step["y_pred"]}
 
 

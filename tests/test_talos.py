@@ -8,6 +8,7 @@ import matplotlib
 import numpy as np
 import pytest
 import sklearn
+import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold
@@ -16,6 +17,7 @@ from skorch.callbacks import Callback
 
 import privlearn as pl
 from privlearn.datasets.synthetic import add_inversion_attribute
+from privlearn.losses import mmd2
 from privlearn.talos import AdversaryNet
 from privlearn.tradeoff import plot_privacy_utility, privacy_utility_curve
 
@@ -274,7 +276,6 @@ def test_bad_hyperparameters(small, params, message):
 
 
 def test_adversary_net_shapes():
-    import torch
     assert AdversaryNet(6, 3, hidden_units=())(torch.zeros(2, 6)).shape == (2, 3)
     assert AdversaryNet(6, 3, hidden_units=4)(torch.zeros(2, 6)).shape == (2, 3)
 
@@ -335,3 +336,117 @@ def test_privacy_utility_curve_bad_input(small, kwargs, error):
     call.update(kwargs)
     with pytest.raises(error):
         privacy_utility_curve(**call)
+
+
+# --- stronger adversary options and distribution matching (MMD) --------------------
+def _adam_steps(optimizer):
+    return {int(state["step"]) for state in optimizer.state.values()}
+
+
+def test_default_options_change_nothing(small):
+    X, _, s = small
+    plain = pl.Talos(**FAST).fit(X, sensitive_features=s)
+    explicit = pl.Talos(adversary_steps=1, n_adversaries=1, adversary_reset=None,
+                        mmd_weight=0.0, **FAST).fit(X, sensitive_features=s)
+    np.testing.assert_array_equal(plain.transform(X), explicit.transform(X))
+    assert plain.adversaries_ == [plain.adversary_]
+    assert np.isfinite(plain.history_[-1, "mmd"])      # logged at μ=0 too
+
+
+def test_adversary_steps(small):
+    X, _, s = small
+    talos = pl.Talos(adversary_steps=3, **FAST).fit(X, sensitive_features=s)
+    n_batches = len(talos.history_[-1, "batches"])
+    assert _adam_steps(talos.adversary_optimizer_) == {3 * n_batches}
+    assert _adam_steps(talos.optimizer_) == {n_batches}
+
+
+def test_ensemble_of_adversaries(small):
+    X, _, s = small
+    talos = pl.Talos(n_adversaries=3, **FAST).fit(X, sensitive_features=s)
+    assert len(talos.adversaries_) == len(talos.adversary_optimizers_) == 3
+    assert talos.adversary_ is talos.adversaries_[0]
+    first = [next(a.parameters()).detach().clone() for a in talos.adversaries_]
+    assert not torch.equal(first[0], first[1])          # independent initialisations
+    n_batches = len(talos.history_[-1, "batches"])
+    for optimizer in talos.adversary_optimizers_:
+        assert _adam_steps(optimizer) == {n_batches}
+    again = pl.Talos(n_adversaries=3, **FAST).fit(X, sensitive_features=s)
+    np.testing.assert_array_equal(talos.transform(X), again.transform(X))
+    loaded = pickle.loads(pickle.dumps(talos))
+    assert len(loaded.adversaries_) == 3 and loaded.adversary_ is loaded.adversaries_[0]
+
+
+class AdversarySnapshot(Callback):
+    def initialize(self):
+        self.weights = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.weights.append([p.detach().clone() for p in net.adversary_.parameters()])
+        self.states = [len(o.state) for o in net.adversary_optimizers_]
+
+
+def test_adversary_reset(small):
+    X, _, s = small
+    snap = AdversarySnapshot()
+    talos = pl.Talos(adversary_reset=2, callbacks=[snap],
+                     **{**FAST, "max_epochs": 3}).fit(X, sensitive_features=s)
+    # Epoch 3 starts with fresh adversaries: no optimizer state, new weights that
+    # are not where epoch 2 started either.
+    assert snap.states == [0]
+    assert not torch.equal(snap.weights[1][0], snap.weights[2][0])
+    no_reset = AdversarySnapshot()
+    pl.Talos(callbacks=[no_reset], **{**FAST, "max_epochs": 3}).fit(
+        X, sensitive_features=s)
+    assert no_reset.states == [1 * len(list(talos.adversary_.parameters()))]
+
+
+def test_mmd_alone_reduces_the_discrepancy(digits):
+    data = add_inversion_attribute(digits, random_state=0)
+    X, s = data.images[:256], data.sensitive[:256]
+    params = dict(FAST, max_epochs=3, adversary_weight=0.0)
+    plain = pl.Talos(**params).fit(X, sensitive_features=s)
+    matched = pl.Talos(mmd_weight=20.0, **params).fit(X, sensitive_features=s)
+
+    def discrepancy(model):
+        return float(mmd2(torch.as_tensor(model.transform(X)), torch.as_tensor(s)))
+
+    assert discrepancy(matched) < 0.5 * discrepancy(plain)
+    assert matched.history_[-1, "mmd"] < plain.history_[-1, "mmd"]
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(adversary_steps=0), "adversary_steps"),
+    (dict(adversary_steps=1.5), "adversary_steps"),
+    (dict(n_adversaries=0), "n_adversaries"),
+    (dict(n_adversaries=True), "n_adversaries"),
+    (dict(adversary_reset=0), "adversary_reset"),
+    (dict(adversary_reset="2"), "adversary_reset"),
+    (dict(mmd_weight=-1.0), "mmd_weight"),
+    (dict(mmd_weight=float("nan")), "mmd_weight"),
+])
+def test_bad_options(small, params, message):
+    X, _, s = small
+    with pytest.raises(ValueError, match=message):
+        pl.Talos(**FAST, **params).fit(X, sensitive_features=s)
+
+
+def test_options_in_set_params_clone_and_grid_search(small):
+    X, y, s = small
+    talos = pl.Talos(**FAST).set_params(adversary_steps=2, adversary_reset=3,
+                                        n_adversaries=2, mmd_weight=1.5)
+    params = clone(talos).get_params()
+    assert (params["adversary_steps"], params["adversary_reset"], params["n_adversaries"],
+            params["mmd_weight"]) == (2, 3, 2, 1.5)
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            make_pipeline(pl.Talos(adversary_weight=0.0, **FAST),
+                          LogisticRegression(max_iter=200)),
+            {"talos__mmd_weight": [0.0, 5.0], "talos__adversary_steps": [1, 2]},
+            scoring={"utility": "accuracy",
+                     "leak": pl.attribute_leakage_scorer(
+                         cv=2, attack_model=LogisticRegression(max_iter=200))},
+            refit="utility", cv=KFold(2))
+        search.fit(X, y, sensitive_features=s)
+    assert search.cv_results_["mean_test_leak"].shape == (4,)
