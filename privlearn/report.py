@@ -302,6 +302,18 @@ def render_report(results):
     return "\n".join(md)
 
 
+def _short_claim(finding_id):
+    """A finding's claim in a few words, for the README."""
+    if finding_id == "membership/strongest":
+        return "membership weaker on contrastive, strongest attacks (AUC, sup. − con.)"
+    if finding_id.startswith("membership/"):
+        return (f"membership weaker on contrastive, {_attack(finding_id.split('/', 1)[1])} "
+                f"(AUC, sup. − con.)")
+    return {"attribute": "attribute inference stronger on contrastive (accuracy, con. − sup.)",
+            "talos": "Talos removes ≥ half the excess attribute leakage at ≤ 0.05 utility "
+                     "cost (fraction_of_excess_removed)"}.get(finding_id, finding_id)
+
+
 def readme_table(results):
     """The README's results table (one row per model family) from a results dictionary."""
     rows = []
@@ -310,13 +322,13 @@ def readme_table(results):
         best = strongest.get(family)
         report = results["membership"].get(family, {}).get(best, {})
         attr = results["attribute"].get(family, {})
-        rows.append([_family(family, results).lower(), _f(util["test_accuracy"]),
+        rows.append([_family(family, results), _f(util["test_accuracy"]),
                      f"{_attack(best)}: {_f(report.get('roc_auc'))}" if best else "–",
                      _f(report.get("tpr_at_1%_fpr")), _f(attr.get("accuracy"))])
     table = markdown_table(["model", "test acc.", "strongest membership attack: AUC",
                             "its TPR at 1% FPR", "attribute inference"], rows)
-    verdicts = [f"- {f['id']}: **{f['verdict']}**, effect {f['effect']:+.3f} {_ci(f['ci'])}"
-                for f in results.get("findings", [])]
+    verdicts = [f"- {_short_claim(f['id'])}: **{f['verdict']}**, effect "
+                f"{f['effect']:+.3f} {_ci(f['ci'])}" for f in results.get("findings", [])]
     return table + "\n\n" + "\n".join(verdicts)
 
 
