@@ -61,7 +61,7 @@ def _membership_metric(raw, family, attack, metric, counts):
     return function(result["membership"], result["scores"], counts[:, ids])
 
 
-def _difference(name, raw, counts, high, low, attack_high, attack_low, metric, cfg):
+def _difference(raw, counts, high, low, attack_high, attack_low, metric, cfg):
     """metric(high family) − metric(low family), on all records and per resample."""
     ones = np.ones((1, counts.shape[1]))
     point = float(_membership_metric(raw, high, attack_high, metric, ones)[0]
@@ -82,9 +82,9 @@ def _finding_membership(raw, cfg, seed):
                                     random_state=seed)
     findings = []
     for attack in mia["supervised"]:
-        auc = _difference("auc", raw, counts, "supervised", "contrastive", attack, attack,
+        auc = _difference(raw, counts, "supervised", "contrastive", attack, attack,
                           "roc_auc", cfg)
-        tpr = _difference("tpr", raw, counts, "supervised", "contrastive", attack, attack,
+        tpr = _difference(raw, counts, "supervised", "contrastive", attack, attack,
                           "tpr_at_1%_fpr", cfg)
         s_rep, c_rep = mia["supervised"][attack]["report"], mia["contrastive"][attack]["report"]
         findings.append({
@@ -101,9 +101,9 @@ def _finding_membership(raw, cfg, seed):
                         "n_members": s_rep["n_members"],
                         "n_non_members": s_rep["n_non_members"]}})
     best_s, best_c = strongest_attack(mia["supervised"]), strongest_attack(mia["contrastive"])
-    auc = _difference("auc", raw, counts, "supervised", "contrastive", best_s, best_c,
+    auc = _difference(raw, counts, "supervised", "contrastive", best_s, best_c,
                       "roc_auc", cfg)
-    tpr = _difference("tpr", raw, counts, "supervised", "contrastive", best_s, best_c,
+    tpr = _difference(raw, counts, "supervised", "contrastive", best_s, best_c,
                       "tpr_at_1%_fpr", cfg)
     not_holding = [f["id"].split("/", 1)[1] for f in findings if f["verdict"] != "holds"]
     findings.insert(0, {
@@ -202,7 +202,7 @@ def _finding_talos(raw, cfg, seed):
         m_counts = stats.bootstrap_counts(len(m_eval), cfg.n_boot, strata=m_eval,
                                           random_state=seed)
         best_c, best_t = strongest_attack(mia["contrastive"]), strongest_attack(mia["talos"])
-        kept = _difference("kept", raw, m_counts, "contrastive", "talos", best_c, best_t,
+        kept = _difference(raw, m_counts, "contrastive", "talos", best_c, best_t,
                            "roc_auc", cfg)
         components["membership_privacy_kept"] = kept
         numbers.update(strongest_attack_contrastive=best_c, strongest_attack_talos=best_t)
