@@ -74,7 +74,10 @@ def check_class_labels(labels, *, argument="labels", owner="Records"):
     labels = as_array(labels)
     if labels.ndim != 1:
         raise ValueError(f"{owner}: `{argument}` must be 1-D, got shape {labels.shape}.")
-    if labels.dtype.kind in "cmMV":
+    if labels.dtype.kind == "c":
+        raise ValueError(f"{owner}: `{argument}` holds complex numbers. Complex data not "
+                         "supported: class labels must be integers or strings.")
+    if labels.dtype.kind in "mMV":
         raise TypeError(f"{owner}: `{argument}` must hold class labels (integers or "
                         f"strings), got dtype {labels.dtype}.")
     missing = missing_mask(labels)

@@ -20,7 +20,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
 from .._target import KeepsTargetOnClone, check_target
 from ..records import Records, as_array, check_class_labels, missing_mask
@@ -82,6 +82,9 @@ def check_membership(y, n_records, *, argument="y", require_both=True):
         raise ValueError(
             f"`X` holds {n_records} records but `{argument}` (membership) holds "
             f"{len(y)} labels; they must have the same length")
+    if y.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: `{argument}` (membership) must hold "
+                         "1 for members and 0 for non-members")
     missing = missing_mask(y)
     if missing.any():
         raise ValueError(
@@ -340,8 +343,7 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         >>> 0.5 < attack.score(records, m) <= 1
         True
         """
-        X = self._checked_records(X)
-        y = check_membership(y, len(X), require_both=False)
+        y = check_membership(y, _num_samples(X), require_both=False)
         return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
