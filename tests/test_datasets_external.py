@@ -377,3 +377,69 @@ def test_places_native_size_centre_crop_and_errors(tmp_path):
         pl.datasets.load("places", root=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="`image_size` must be an integer >= 2"):
         pl.datasets.load("places", root=tmp_path, image_size=1)
+
+
+# --------------------------------------------------------------------------- corrupt files
+def _cut(path, keep=100):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _garbage(path):
+    path.write_bytes(b"not what this file should hold")
+
+
+def _pickle_without_data(path):
+    with open(path, "wb") as fh:
+        pickle.dump({"labels": [0]}, fh)
+
+
+CORRUPT = [
+    # (id, writer, load kwargs, damaged file relative to root, damage)
+    ("cifar10-garbage-batch", _write_cifar10, dict(name="cifar10", split="test"),
+     "cifar-10-batches-py/test_batch", _garbage),
+    ("cifar10-truncated-batch", _write_cifar10, dict(name="cifar10", split="test"),
+     "cifar-10-batches-py/test_batch", _cut),
+    ("cifar10-batch-without-data", _write_cifar10, dict(name="cifar10", split="test"),
+     "cifar-10-batches-py/test_batch", _pickle_without_data),
+    ("cifar10-garbage-meta", _write_cifar10, dict(name="cifar10", split="test"),
+     "cifar-10-batches-py/batches.meta", _garbage),
+    ("stl10-truncated-images", _write_stl10, dict(name="stl10", split="test"),
+     "stl10_binary/test_X.bin", lambda p: _cut(p, 27648 + 7)),
+    ("stl10-truncated-labels", _write_stl10, dict(name="stl10", split="test"),
+     "stl10_binary/test_y.bin", lambda p: _cut(p, 1)),
+    ("celeba-garbage-partition", _write_celeba, dict(name="celeba", image_size=8),
+     "celeba/list_eval_partition.txt", lambda p: p.write_text("000001.jpg nan\n")),
+    ("celeba-garbage-image", _write_celeba, dict(name="celeba", image_size=8),
+     "celeba/img_align_celeba/000001.jpg", _garbage),
+    ("celeba-truncated-image", _write_celeba, dict(name="celeba", image_size=8),
+     "celeba/img_align_celeba/000001.jpg", _cut),
+    ("utkface-empty-image", _write_utkface, dict(name="utkface", image_size=8),
+     "UTKFace/" + sorted(UTK_FILES)[0], lambda p: p.write_bytes(b"")),
+    ("utkface-truncated-image-native", _write_utkface, dict(name="utkface", image_size=None),
+     "UTKFace/" + sorted(UTK_FILES)[1], _cut),
+    ("places-garbage-image", _write_places, dict(name="places", image_size=8),
+     "b/beach/1.jpg", _garbage),
+    ("places-binary-index", _write_places, dict(name="places", image_size=8),
+     "index.txt", lambda p: p.write_bytes(bytes(range(256)))),
+]
+
+
+@pytest.mark.parametrize("writer, options, relative, damage",
+                         [case[1:] for case in CORRUPT], ids=[case[0] for case in CORRUPT])
+def test_corrupt_or_truncated_file_is_named(writer, options, relative, damage, tmp_path,
+                                           accept_fixture_checksums):
+    from privlearn.datasets._base import CorruptFileError
+
+    writer(tmp_path)
+    damage(tmp_path / relative)
+    options = dict(options)
+    with pytest.raises(CorruptFileError, match=rf"cannot read .*{relative.split('/')[-1]}"):
+        pl.datasets.load(options.pop("name"), root=tmp_path, **options)
+
+
+def test_places_attribute_file_lines_are_checked(tmp_path):
+    _write_places(tmp_path)
+    (tmp_path / "io.txt").write_text("/k/kitchen 1\n/b/beach outdoor\n")
+    with pytest.raises(ValueError, match=r"io.txt: expected lines '<class name or id> "
+                                         r"<attribute_id>'; line 2 is '/b/beach outdoor'"):
+        pl.datasets.load("places", root=tmp_path, image_size=8, sensitive="io.txt")
