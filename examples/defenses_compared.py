@@ -45,8 +45,10 @@ def defenses(epochs, seed=0):
         "Talos λ=1": pl.Talos(adversary_weight=1.0, **ssl),
         "Talos λ=3": pl.Talos(adversary_weight=3.0, **ssl),
         "Talos λ=3, strong adv.": pl.Talos(adversary_weight=3.0, **strong, **ssl),
+        "Talos λ=10, strong adv.": pl.Talos(adversary_weight=10.0, **strong, **ssl),
         "MMD μ=10": pl.Talos(adversary_weight=0.0, mmd_weight=10.0, **ssl),
         "MMD μ=100": pl.Talos(adversary_weight=0.0, mmd_weight=100.0, **ssl),
+        "MMD μ=1000": pl.Talos(adversary_weight=0.0, mmd_weight=1000.0, **ssl),
         "Talos λ=3 + MMD μ=10": pl.Talos(adversary_weight=3.0, mmd_weight=10.0,
                                          **strong, **ssl),
         "Talos + MMD + LEACE": make_pipeline(
@@ -76,7 +78,8 @@ def main():
     print(f"{args.data}: {len(y)} images ({result.n_members} members), {epochs} epochs, "
           f"cnn backbone, batch 128, one thread; {time.perf_counter() - start:.0f} s")
     print(defense_table(result))
-    print("fit seconds:", dict(zip(result.defense, np.round(result.fit_seconds, 1))))
+    print("fit seconds:", ", ".join(f"{name} {seconds:.0f}" for name, seconds
+                                    in zip(result.defense, result.fit_seconds)))
     if args.plot:
         import matplotlib
 
