@@ -166,8 +166,8 @@ def _plot_rocs(curves, out, results=None):
                          + (" (log scale)" if log else ""))
             ax.set_xlabel("false-positive rate (non-members called members)")
             ax.set_ylabel("true-positive rate (members called members)")
-            ax.text(0.98, 0.02, "positive label = member", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=8, color="0.3")
+            ax.text(0.02, 0.98, "positive label = member", transform=ax.transAxes,
+                    ha="left", va="top", fontsize=8, color="0.3")
             name = f"roc_{attack}{'_log' if log else ''}.png"
             fig.savefig(out / name, dpi=110, bbox_inches="tight")
             plt.close(fig)
@@ -197,10 +197,15 @@ def _plot_tradeoff(tradeoff, out):
     # Labels in a column to the right of the points' order, offset per point so that
     # nearby points never print on top of each other.
     order = np.argsort(ys)
+    left = ax.get_xlim()[0]
     for rank, i in enumerate(order):
         p = tradeoff[i]
+        # Points near the right edge get their labels on the left, inside the axes.
+        right_side = xs[i] < left + 0.7 * (1.0 - left)
         ax.annotate(f"λ={p['adversary_weight']:g}", (xs[i], ys[i]),
-                    xytext=(8, -14 + 12 * rank), textcoords="offset points", fontsize=8,
+                    xytext=(12 if right_side else -12, -24 + 14 * rank),
+                    textcoords="offset points", fontsize=8,
+                    ha="left" if right_side else "right",
                     arrowprops=dict(arrowstyle="-", color="0.7", lw=0.5))
     ax.set_xlabel("attribute inference accuracy (lower is more private)")
     ax.set_ylabel("task test accuracy")
