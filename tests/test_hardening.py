@@ -517,7 +517,7 @@ def _damage(path, how):
         "truncated": lambda: gzip.compress(data[:1000]),
         "not-gzip": lambda: b"hello world" * 10,
         "empty": lambda: b"",
-        "gzip-cut": lambda: raw[:5000],
+        "gzip-cut": lambda: raw[:len(raw) // 2],
         "header-dims": lambda: gzip.compress(data[:3] + bytes([9]) + data[4:]),
         "extra-bytes": lambda: gzip.compress(data + b"\0\0"),
     }[how]()
@@ -530,7 +530,7 @@ def _damage(path, how):
 def test_corrupt_fashion_mnist_file_is_named(how, tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copy(FASHION / name, tmp_path / name)
-    victim = tmp_path / "t10k-images-idx3-ubyte.gz"
+    victim = tmp_path / "t10k-labels-idx1-ubyte.gz"       # small: quick to damage
     _damage(victim, how)
     with pytest.raises(CorruptFileError, match=rf"Fashion-MNIST: cannot read "
                                                rf"{re.escape(str(victim))}: the file is"):
