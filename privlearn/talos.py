@@ -38,6 +38,7 @@ from torch.func import functional_call
 
 from .encoders import OBJECTIVES, SelfSupervisedEncoder, _is_int
 from .losses import grad_reverse, mmd2
+from .records import check_class_labels
 
 __all__ = ["Talos", "AdversaryNet"]
 
@@ -124,6 +125,8 @@ def _check_sensitive_features(X, sensitive_features, *, owner):
     if missing.any():
         raise ValueError(f"{owner}: `sensitive_features` contains {int(missing.sum())} "
                          "missing values (NaN/None); every image needs its attribute.")
+    # One type, not continuous: the label check every attack uses.
+    s = check_class_labels(s, argument="sensitive_features", owner=owner)
     values = np.unique(s)
     if len(values) < 2:
         raise ValueError(f"{owner}: `sensitive_features` must hold at least two distinct "

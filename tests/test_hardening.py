@@ -575,3 +575,18 @@ def test_diverged_training_is_reported(digits):
                                             (digits.images[32:64], digits.target[32:64]))
     with pytest.raises(ValueError, match=r"NaN or infinite posteriors"):
         target.fit(records, membership)                  # and no attack runs on it
+
+
+@pytest.mark.parametrize("attribute, message", [
+    (np.array([1, "a"] * 20, dtype=object), r"`sensitive_features` must hold class labels "
+                                            r"of one type"),
+    (np.linspace(0, 1, 40), r"`sensitive_features` must hold class labels.*continuous"),
+    (pd.Series(["a", "b"] * 20).where(np.arange(40) != 5), r"1 missing value"),
+])
+def test_talos_attribute_uses_the_shared_label_check(attribute, message, ctx, monkeypatch):
+    from skorch import NeuralNet
+
+    monkeypatch.setattr(NeuralNet, "run_single_epoch", _tripwire)
+    with pytest.raises(ValueError, match=message):
+        pl.Talos(max_epochs=1, batch_size=16, random_state=0).fit(
+            ctx.images, sensitive_features=attribute)
