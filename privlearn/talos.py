@@ -242,7 +242,8 @@ class Talos(SelfSupervisedEncoder):
     Examples
     --------
     >>> import privlearn as pl
-    >>>     >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
     >>> data = pl.datasets.load("digits")            # task parity, attribute digit
     >>> talos = pl.Talos(adversary_weight=1.0, max_epochs=1, batch_size=128,
     ...                  adversary__hidden_units=(32,), random_state=0)
