@@ -422,8 +422,8 @@ class AcceleratedTalos(AcceleratedEncoderMixin, Talos):
                 f"{self.accelerator.gradient_accumulation_steps}); use "
                 "mixed_precision='bf16' or 'no' and gradient_accumulation_steps=1.")
 
-    def _make_adversary(self):
-        return super()._make_adversary().to(self._compute_device())
+    def _make_adversary(self, index=0):
+        return super()._make_adversary(index).to(self._compute_device())
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
