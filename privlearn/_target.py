@@ -104,8 +104,8 @@ def checked_predict_proba(model, inputs, n_rows, *, whose="target"):
                          "class in classes_")
     bad = ~np.isfinite(proba).all(axis=1)
     if bad.any():
-        raise ValueError(f"{who}'s predict_proba returned NaN or infinite posteriors for "
-                         f"{int(bad.sum())} of {n_rows} records (first: record "
+        raise ValueError(f"{who}'s predict_proba returned non-finite posteriors (NaN or "
+                         f"infinite) for {int(bad.sum())} of {n_rows} records (first: record "
                          f"{int(np.flatnonzero(bad)[0])}); the model is broken (diverged "
                          "training?) and cannot be attacked")
     if proba.min() < -PROBA_SUM_TOLERANCE or proba.max() > 1 + PROBA_SUM_TOLERANCE:

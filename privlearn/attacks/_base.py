@@ -210,16 +210,19 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
     def _checked_records(self, X):
         check_is_fitted(self, "classes_")
         X = check_records(X)
+        self._check_n_features(X.inputs)
+        check_labels_in_classes(self.target, X.labels)
+        return X
+
+    def _check_n_features(self, inputs):
         n_features = getattr(self, "n_features_in_", None)
-        if n_features is not None and (np.ndim(X.inputs) != 2
-                                       or X.inputs.shape[1] != n_features):
-            got = (f"X has {X.inputs.shape[1]} features" if np.ndim(X.inputs) == 2
-                   else f"X.inputs have shape {tuple(np.shape(X.inputs))} (Reshape your "
+        if n_features is not None and (np.ndim(inputs) != 2
+                                       or inputs.shape[1] != n_features):
+            got = (f"X has {inputs.shape[1]} features" if np.ndim(inputs) == 2
+                   else f"X.inputs have shape {tuple(np.shape(inputs))} (Reshape your "
                    "data to one row of features per record)")
             raise ValueError(f"{got}, but {type(self).__name__} is expecting "
                              f"{n_features} features as input (the records it was fitted on).")
-        check_labels_in_classes(self.target, X.labels)
-        return X
 
     def decision_function(self, X):
         """Continuous membership score of each record on the target.
@@ -343,6 +346,9 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         >>> 0.5 < attack.score(records, m) <= 1
         True
         """
+        # The cheap checks of X first (as predict would), then y, then the queries.
+        check_is_fitted(self, "classes_")
+        self._check_n_features(X.inputs if isinstance(X, Records) else X)
         y = check_membership(y, _num_samples(X), require_both=False)
         return super().score(X, y, sample_weight=sample_weight)
 

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._target import check_target
+from .._target import check_target, checked_predict_proba
 from ..records import Records
 from ._base import MembershipAttack, check_labels_in_classes, check_records
 from ._features import label_columns
@@ -71,18 +71,12 @@ def label_probabilities(model, X, *, whose="target"):
     >>> bool(np.isclose(p_y + p_rest, 1.0).all())
     True
     """
-    proba = np.asarray(model.predict_proba(X.inputs), dtype=np.float64)
     classes = getattr(model, "classes_", None)
     if classes is None:
         raise TypeError(f"the {whose} ({type(model).__name__}) must expose classes_ (the "
                         "column order of predict_proba)")
-    if proba.shape != (len(X), len(classes)):
-        raise ValueError(f"the {whose}'s predict_proba returned shape {proba.shape}; "
-                         f"expected ({len(X)}, {len(classes)}) for its classes_")
-    if not np.isfinite(proba).all():
-        raise ValueError(f"the {whose} ({type(model).__name__}) returned non-finite "
-                         "posteriors (NaN or inf) from predict_proba; the attack needs "
-                         "finite probabilities")
+    # The posterior check every attack shares: shape, finite, in [0, 1], rows sum to 1.
+    proba = checked_predict_proba(model, X.inputs, len(X), whose=whose)
     columns, known = label_columns(classes, X.labels)
     rows = np.arange(len(X))
     p_y = np.where(known, proba[rows, columns], 0.0)
