@@ -15,11 +15,11 @@ from __future__ import annotations
 import inspect
 from importlib import import_module
 
-from ._base import make_bunch, resize_uint8, subset
+from ._base import CorruptFileError, make_bunch, resize_uint8, subset
 from .splits import PARTS, membership_set, paper_split
 
 __all__ = ["load", "available", "resolve_name", "paper_split", "membership_set", "subset",
-           "make_bunch", "resize_uint8", "PARTS", "DEFAULT_DATASET"]
+           "make_bunch", "resize_uint8", "PARTS", "DEFAULT_DATASET", "CorruptFileError"]
 
 #: The embedded default data set: runs offline everywhere.
 DEFAULT_DATASET = "digits"
