@@ -22,6 +22,16 @@ SKORCH_INIT = ("skorch's NeuralNet.__init__ sets history_, initialized_ and virt
                "that is how skorch's prefixed parameters work")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # One torch thread: on a shared 2-core machine two threads per process
+    # oversubscribe the cores and slow these small networks down many times.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return pl.datasets.load("digits", task="digit")
@@ -178,12 +188,6 @@ def test_bad_hyperparameters_are_named(cls, param, value, digits):
 
 
 # --------------------------------------------------------------------------- sklearn checks
-@pytest.fixture(autouse=True)
-def _two_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(2, threads))
-    yield
-    torch.set_num_threads(threads)
 
 
 def _check_estimators():
