@@ -19,9 +19,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.utils.validation import check_array, check_is_fitted
 
 import privlearn as pl
+from _reference_checks import EXPECTED, LiRAOnChecks, stand_in_target
 from privlearn.attacks import LiRA, ReferenceModels
 from privlearn.attacks._features import METRIC_SCORES, label_columns
 from privlearn.metrics import tpr_at_fpr
@@ -295,82 +295,9 @@ def test_dask_backend_gives_the_sequential_scores():
 
 
 # --------------------------------------------------------------------------- sklearn checks
-class AnyWidthTarget(ClassifierMixin, BaseEstimator):
-    """A fitted stand-in target for the checks' data of any width (softmax of
-    fixed linear functions of the row)."""
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict_proba(self, X):
-        check_is_fitted(self)
-        X = check_array(X)
-        weights = np.cos(np.arange(len(self.classes_))[:, None]
-                         * (1.0 + np.arange(X.shape[1]))[None, :])
-        logits = X @ weights.T
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return p / p.sum(axis=1, keepdims=True)
-
-
-TARGET = AnyWidthTarget().fit(np.zeros((3, 1)), [0, 1, 2])
-
-
-def _records(X):
-    """Check data as Records whose labels are a fixed function of each row."""
-    if isinstance(X, pl.Records):
-        return X
-    try:
-        values = np.nan_to_num(np.asarray(X, dtype=np.float64), posinf=0.0, neginf=0.0)
-        labels = (np.floor(values.reshape(len(values), -1).sum(axis=1) * 3.7)
-                  .astype(np.int64) % 3)
-    except (TypeError, ValueError):
-        labels = np.zeros(X.shape[0] if hasattr(X, "shape") else len(X), dtype=np.int64)
-    return pl.Records(X, labels)
-
-
-class LiRAOnChecks(LiRA):
-    def fit(self, X, y=None):
-        return super().fit(_records(X), y)
-
-    def decision_function(self, X):
-        return super().decision_function(_records(X))
-
-    def predict_proba(self, X):
-        return super().predict_proba(_records(X))
-
-    def predict(self, X):
-        return super().predict(_records(X))
-
-    def score(self, X, y, sample_weight=None):
-        return super().score(_records(X), y, sample_weight=sample_weight)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
-        return tags
-
-
-Y_IGNORED = ("fit(X, y=None) ignores y (the attacker's pool needs no membership), so "
-             "checks that expect y to be validated or learned do not apply")
-MEMBERSHIP_IS_0_1 = ("predictions are membership (1 member, 0 non-member), not the "
-                     "check's class labels")
-EXPECTED = {
-    "check_classifiers_classes": MEMBERSHIP_IS_0_1,
-    "check_classifiers_train": MEMBERSHIP_IS_0_1,
-    "check_classifiers_regression_target": Y_IGNORED,
-    "check_classifiers_one_label": Y_IGNORED,
-    "check_classifiers_one_label_sample_weights": Y_IGNORED,
-    "check_supervised_y_2d": Y_IGNORED,
-    "check_supervised_y_no_nan": Y_IGNORED,
-    "check_fit_score_takes_y": ("score(X, y) is the accuracy against membership, so y "
-                                "must be 0/1 there (fit ignores it)"),
-}
-
-
 @parametrize_with_checks(
-    [LiRAOnChecks(TARGET, LogisticRegression(max_iter=100), n_shadows=2, online=False,
-                  random_state=0)],
+    [LiRAOnChecks(stand_in_target(), LogisticRegression(max_iter=100), n_shadows=2,
+                  online=False, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
