@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.abspath(".."))
 project = "privlearn"
 author = "privlearn developers"
 copyright = "2026, privlearn developers"
-release = version = "0.1.0"
+release = version = "0.2.0"
 
 extensions = [
     "sphinx.ext.autodoc",

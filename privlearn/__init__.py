@@ -14,7 +14,7 @@ from . import datasets
 from .datasets import membership_set
 from .records import Records
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it
 _LAZY = {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import privlearn as pl
 from privlearn import cli
 from privlearn.audit import AuditConfig, AuditLockedError, ReportExistsError, run_audit
 from privlearn.audit.output import LOCK_NAME, OutputLock
@@ -267,3 +268,11 @@ def test_readme_results_table_is_the_committed_default_run():
     assert block, "README lacks the generated results table"
     assert block.group(1).strip() == readme_table(results).strip()
     assert results["config"]["quick"] is False and results["config"]["epochs"] == 100
+    # ... and that run is today's default configuration of today's version: a change of
+    # a default or a release makes this fail until the default audit is rerun.
+    from dataclasses import asdict
+
+    from privlearn.audit.config import build_config
+
+    assert results["config"] == json.loads(json.dumps(asdict(build_config())))
+    assert results["versions"]["privlearn"] == pl.__version__
