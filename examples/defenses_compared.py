@@ -86,8 +86,7 @@ def main():
         matplotlib.use("Agg")
         axes = plot_defenses(result)
         axes[0].figure.suptitle(f"Defenses compared on {args.data}")
-        axes[0].figure.tight_layout()
-        axes[0].figure.savefig(args.plot, dpi=120)
+        axes[0].figure.savefig(args.plot, dpi=120, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -515,18 +515,25 @@ def plot_defenses(result, axes=None):
             raise TypeError("plot_defenses: `result` must be the result of "
                             f"compare_defenses; it has no {key!r}.")
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     axes = np.asarray(axes).ravel()
+    # Defenses often land close together: one marker and colour per defense and one
+    # legend, instead of text labels that would overlap.
+    markers = "osD^v<>pPX*h"
+    colours = plt.get_cmap("tab20").colors
     for ax, x, label, chance in (
             (axes[0], result["attack_accuracy"],
              "attribute-inference accuracy (fresh MLP attacker)", result["attack_baseline"]),
             (axes[1], result["membership_auc"], "membership inference AUC (strongest)", 0.5)):
-        for name, xi, yi in zip(result["defense"], x, result["utility"]):
-            ax.plot(xi, yi, "o")
-            ax.annotate(str(name), (xi, yi), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)
+        for i, (name, xi, yi) in enumerate(zip(result["defense"], x, result["utility"])):
+            ax.plot(xi, yi, linestyle="none", marker=markers[i % len(markers)],
+                    color=colours[i % len(colours)], markersize=7, alpha=0.85,
+                    label=str(name))
         ax.axvline(chance, linestyle="--", color="grey", label="chance / majority rate")
         ax.set_xlabel(label)
-        ax.legend(loc="lower left", fontsize=8)
     axes[0].set_ylabel("task accuracy (held out)")
+    handles, names = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(handles, names, loc="lower center", ncol=3, fontsize=8,
+                          frameon=False)
+    axes[0].figure.subplots_adjust(bottom=0.12 + 0.035 * ((len(names) + 2) // 3))
     return axes
