@@ -148,6 +148,33 @@ class NoTransform(BaseEstimator):
         return self
 
 
+class BrokenEncoder(TransformerMixin, BaseEstimator):
+    """A fitted encoder whose answer is wrong: NaN rows, or too few rows."""
+
+    def __init__(self, fault="nan"):
+        self.fault = fault
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        out = np.ones((len(X), 4))
+        if self.fault == "nan":
+            out[1] = np.nan
+            return out
+        return out[:-1]
+
+
+@pytest.mark.parametrize("fault, match", [("nan", "non-finite embeddings"),
+                                          ("short", "one row per view")])
+def test_a_broken_encoder_is_named_not_scored(fault, match, digits):
+    att = EncoderMembershipInference(BrokenEncoder(fault).fit(None), n_views=3,
+                                     random_state=0)
+    with pytest.raises(ValueError, match=rf"BrokenEncoder.*{match}"):
+        att.fit(digits[:10], np.r_[np.ones(5, int), np.zeros(5, int)])
+
+
 @pytest.mark.parametrize("params, X, error, match", [
     (dict(n_views=1), None, ValueError, "n_views"),
     (dict(method="mean"), None, ValueError, "method"),
