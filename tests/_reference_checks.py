@@ -1,16 +1,53 @@
-"""sklearn-check adapters shared by the LiRA and RMIA tests.
+"""What the LiRA and RMIA tests share: the overfitting tabular set-up, the best metric
+attack to beat, and sklearn-check adapters.
 
 sklearn's checks hand plain arrays to ``fit``/``predict``; the reference attacks take
 :class:`privlearn.Records`. The adapters turn check data into records whose labels are a
 fixed function of each row, and a stand-in target answers for data of any width.
 """
 
+import warnings
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import privlearn as pl
-from privlearn.attacks import RMIA, LiRA
+from privlearn.attacks import RMIA, LiRA, ReferenceModels
+from privlearn.attacks._features import METRIC_SCORES, label_columns
+from privlearn.metrics import tpr_at_fpr
+
+N_POOL = 1000
+RECIPE = MLPClassifier((64,), max_iter=200, random_state=0)
+
+
+def overfit_setup(n_models, random_state):
+    """An MLP target on a random half of a 1,000-record digits pool, and ``n_models``
+    reference models on the pool: (pool, membership, target, reference)."""
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.RandomState(0)
+    idx = rng.permutation(len(X))[:N_POOL]
+    X, y = X[idx] / 16.0, y[idx]
+    member = np.zeros(N_POOL, dtype=int)
+    member[rng.permutation(N_POOL)[:N_POOL // 2]] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        target = clone(RECIPE).fit(X[member == 1], y[member == 1])
+        pool = pl.Records(X, y)
+        reference = ReferenceModels(RECIPE, n_models=n_models, random_state=random_state,
+                                    n_jobs=1).fit(pool)
+    return pool, member, target, reference
+
+
+def best_metric_tpr(target, pool, member, fpr):
+    """Best global-threshold metric attack (confidence, entropy, modified entropy)."""
+    proba = target.predict_proba(pool.inputs)
+    columns, known = label_columns(target.classes_, pool.labels)
+    return max(tpr_at_fpr(member, METRIC_SCORES[m](proba, columns, known), fpr)
+               for m in ("confidence", "entropy", "modified_entropy"))
 
 
 class AnyWidthTarget(ClassifierMixin, BaseEstimator):

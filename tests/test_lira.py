@@ -6,55 +6,31 @@ holds the whole pool.  The 16 reference models are trained once per module.
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
-from sklearn.neural_network import MLPClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import privlearn as pl
-from _reference_checks import EXPECTED, LiRAOnChecks, stand_in_target
-from privlearn.attacks import LiRA, ReferenceModels
-from privlearn.attacks._features import METRIC_SCORES, label_columns
+from _reference_checks import (EXPECTED, N_POOL, LiRAOnChecks, best_metric_tpr,
+                               overfit_setup, stand_in_target)
+from privlearn.attacks import LiRA
 from privlearn.metrics import tpr_at_fpr
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-N_POOL = 1000
-RECIPE = MLPClassifier((64,), max_iter=200, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def overfit():
     """Pool, membership, the fitted target and 16 reference models on the pool."""
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.RandomState(0)
-    idx = rng.permutation(len(X))[:N_POOL]
-    X, y = X[idx] / 16.0, y[idx]
-    member = np.zeros(N_POOL, dtype=int)
-    member[rng.permutation(N_POOL)[:N_POOL // 2]] = 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        target = clone(RECIPE).fit(X[member == 1], y[member == 1])
-        pool = pl.Records(X, y)
-        reference = ReferenceModels(RECIPE, n_models=16, random_state=0, n_jobs=1).fit(pool)
-    return pool, member, target, reference
-
-
-def best_metric_tpr(target, pool, member, fpr):
-    """Best global-threshold metric attack (confidence, entropy, modified entropy)."""
-    proba = target.predict_proba(pool.inputs)
-    columns, known = label_columns(target.classes_, pool.labels)
-    return max(tpr_at_fpr(member, METRIC_SCORES[m](proba, columns, known), fpr)
-               for m in ("confidence", "entropy", "modified_entropy"))
+    return overfit_setup(n_models=16, random_state=0)
 
 
 def reference_lira(target, reference, pool):

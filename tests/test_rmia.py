@@ -1,52 +1,27 @@
 """RMIA (Zarifzadeh et al., ICML 2024): power with few reference models, its score
 against a brute-force computation, sharing reference models with LiRA."""
 
-import warnings
-
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.neural_network import MLPClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import privlearn as pl
-from _reference_checks import EXPECTED, RMIAOnChecks, stand_in_target
-from privlearn.attacks import RMIA, LiRA, ReferenceModels
-from privlearn.attacks._features import METRIC_SCORES, label_columns
+from _reference_checks import (EXPECTED, N_POOL, RMIAOnChecks, best_metric_tpr,
+                               overfit_setup, stand_in_target)
+from privlearn.attacks import RMIA, LiRA
 from privlearn.metrics import tpr_at_fpr
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-N_POOL = 1000
-RECIPE = MLPClassifier((64,), max_iter=200, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def overfit():
     """An MLP on a random half of a 1,000-record digits pool; 4 reference models."""
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.RandomState(0)
-    idx = rng.permutation(len(X))[:N_POOL]
-    X, y = X[idx] / 16.0, y[idx]
-    member = np.zeros(N_POOL, dtype=int)
-    member[rng.permutation(N_POOL)[:N_POOL // 2]] = 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        target = clone(RECIPE).fit(X[member == 1], y[member == 1])
-        pool = pl.Records(X, y)
-        reference = ReferenceModels(RECIPE, n_models=4, random_state=1, n_jobs=1).fit(pool)
-    return pool, member, target, reference
-
-
-def best_metric_tpr(target, pool, member, fpr):
-    proba = target.predict_proba(pool.inputs)
-    columns, known = label_columns(target.classes_, pool.labels)
-    return max(tpr_at_fpr(member, METRIC_SCORES[m](proba, columns, known), fpr)
-               for m in ("confidence", "entropy", "modified_entropy"))
+    return overfit_setup(n_models=4, random_state=1)
 
 
 @pytest.mark.slow
