@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 
 __all__ = ["bootstrap_counts", "bootstrap_ci", "percentile_ci", "t_interval", "verdict",
            "weighted_roc_auc", "weighted_tpr_at_fpr", "weighted_accuracy",
-           "paired_bootstrap_diff", "VERDICTS"]
+           "paired_bootstrap_diff", "fraction_of_excess_removed", "VERDICTS"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
 
@@ -74,7 +74,7 @@ def bootstrap_counts(n, n_boot=1000, *, strata=None, random_state=None):
     --------
     >>> from privlearn.stats import bootstrap_counts
     >>> counts = bootstrap_counts(5, 20, random_state=0)
-    >>> counts.shape, set(counts.sum(axis=1))
+    >>> counts.shape, set(counts.sum(axis=1).tolist())
     ((20, 5), {5.0})
     """
     n_boot = _check_n_boot(n_boot)
@@ -160,6 +160,27 @@ def t_interval(values, confidence=0.95):
     half = _scipy_stats.t.ppf(0.5 + confidence / 2.0, len(values) - 1) \
         * values.std(ddof=1) / np.sqrt(len(values))
     return [float(mean - half), float(mean + half)]
+
+
+def fraction_of_excess_removed(undefended, defended, baseline):
+    """Share of the undefended model's leakage above ``baseline`` that a defense removes.
+
+    ``(undefended - defended) / (undefended - baseline)``, element-wise (scalars or
+    arrays of bootstrap resamples alike): 1 means the attacker learns nothing beyond
+    the baseline from the defended model, 0 no change, < 0 more leakage.  NaN where the
+    undefended model leaks nothing above the baseline (nothing to remove).
+
+    Examples
+    --------
+    >>> from privlearn.stats import fraction_of_excess_removed
+    >>> round(float(fraction_of_excess_removed(0.9, 0.7, 0.5)), 3)
+    0.5
+    """
+    undefended, defended, baseline = np.broadcast_arrays(
+        *(np.asarray(a, dtype=np.float64) for a in (undefended, defended, baseline)))
+    excess = undefended - baseline
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(excess > 0, (undefended - defended) / excess, np.nan)
 
 
 def verdict(ci, *, threshold=0.0):

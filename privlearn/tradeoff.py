@@ -37,6 +37,7 @@ from .attacks.membership import METHODS as MEMBERSHIP_METHODS
 from .attacks.membership import MembershipInference
 from .datasets import membership_set
 from .encoders import _is_int
+from .stats import fraction_of_excess_removed
 from .talos import Talos, _check_sensitive_features
 
 __all__ = ["privacy_utility_curve", "plot_privacy_utility", "compare_defenses",
@@ -411,9 +412,7 @@ def compare_defenses(defenses, X, y, sensitive_features, *, reference=None,
     utility = np.asarray(columns["utility"])
     attack = np.asarray(columns["attack_accuracy"])
     at = names.index(reference)
-    excess = attack[at] - majority
-    removed = ((attack[at] - attack) / excess if excess > 0
-               else np.full(len(names), np.nan))
+    removed = fraction_of_excess_removed(attack[at], attack, majority)
     return Bunch(defense=np.asarray(names), reference=reference, utility=utility,
                  utility_cost=utility[at] - utility, attack_accuracy=attack,
                  attack_baseline=float(majority), leakage_removed=removed,

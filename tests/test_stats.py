@@ -98,3 +98,14 @@ def test_verdict_of_nan_interval_is_inconclusive():
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_fraction_of_excess_removed_is_one_formula_for_scalars_and_resamples():
+    assert stats.fraction_of_excess_removed(0.9, 0.7, 0.5) == pytest.approx(0.5)
+    assert stats.fraction_of_excess_removed(0.9, 0.95, 0.5) == pytest.approx(-0.125)
+    # nothing above the baseline: nothing to remove, not a division by zero
+    assert np.isnan(stats.fraction_of_excess_removed(0.5, 0.4, 0.5))
+    resampled = stats.fraction_of_excess_removed(np.array([0.9, 0.6, 0.4]),
+                                                 np.array([0.5, 0.6, 0.3]), 0.5)
+    np.testing.assert_allclose(resampled[:2], [1.0, 0.0])
+    assert np.isnan(resampled[2])

@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .. import datasets as _datasets
+from .. import stats
 from .attack import (MEMBERSHIP_REGISTRY, run_attribute, run_erasure, run_membership,
                      utility)
 from .config import (ATTACKS, BACKBONES, FAMILIES, MEMBERSHIP_ATTACKS, REFERENCE_ATTACKS,
@@ -143,11 +144,11 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
                          "attribute_inference": erased["accuracy"],
                          "majority_baseline": erased["majority_baseline"]})
         base = defenses[0]
-        excess = base["attribute_inference"] - base["majority_baseline"]
         for row in defenses:
-            row["fraction_of_excess_removed"] = (
-                (base["attribute_inference"] - row["attribute_inference"]) / excess
-                if excess > 0 else None)
+            removed = float(stats.fraction_of_excess_removed(
+                base["attribute_inference"], row["attribute_inference"],
+                base["majority_baseline"]))
+            row["fraction_of_excess_removed"] = None if np.isnan(removed) else removed
             row["utility_cost"] = base["test_accuracy"] - row["test_accuracy"]
     raw.update(parts=parts, tradeoff=tradeoff, defenses=defenses, seconds=seconds)
     return raw

@@ -175,10 +175,8 @@ def _finding_talos(raw, cfg, seed):
         return shares.max(axis=1) / c.sum(axis=1)
 
     def fraction(c):
-        excess = leak("contrastive", c) - baseline(c)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(excess > 0, (leak("contrastive", c) - leak("talos", c)) / excess,
-                            np.nan)
+        return stats.fraction_of_excess_removed(leak("contrastive", c), leak("talos", c),
+                                                baseline(c))
 
     point = float(fraction(ones)[0])
     ci = _interval(fraction(counts), cfg)
