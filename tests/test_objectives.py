@@ -37,6 +37,19 @@ def digits():
     return pl.datasets.load("digits", task="digit")
 
 
+@pytest.mark.parametrize("cls", [pl.SimCLR, *OBJECTIVES])
+def test_estimator_defaults_are_the_objectives_defaults(cls):
+    """sklearn needs literal defaults in each ``__init__``; Talos(objective=...) reads
+    the objective's ``defaults``: the two copies must not drift apart."""
+    import inspect
+
+    signature = inspect.signature(cls.__init__).parameters
+    objective = cls(**TINY).objective_
+    assert objective.defaults
+    for name, value in objective.defaults.items():
+        assert signature[name].default == value, (cls.__name__, name)
+
+
 def _tiny(cls, **params):
     extra = {"queue_size": 96} if cls is pl.MoCo else {}
     return cls(**{**TINY, **extra, **params})
