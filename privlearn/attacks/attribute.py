@@ -99,14 +99,16 @@ def _embed(embedder, X, *, argument="target"):
     if Z.dtype.kind not in "fiub":
         raise TypeError(f"`{argument}` must return numeric embeddings; transform() "
                         f"returned dtype {Z.dtype}")
+    name = type(embedder).__name__
     if Z.ndim == 1 or len(Z) != _num_samples(X):
         raise ValueError(f"`{argument}` returned {Z.shape} embeddings for "
-                         f"{_num_samples(X)} images; expected one row per image")
+                         f"{_num_samples(X)} images; expected one row per image "
+                         f"({name}.transform)")
     Z = Z.reshape(len(Z), -1)  # feature maps (n, c, h, w) become vectors
     if not np.isfinite(Z).all():
         raise ValueError(f"the embeddings `{argument}` returned contain NaN or "
-                         "infinity; the model under attack is broken (diverged "
-                         "training?) and cannot be attacked")
+                         f"infinity; the model under attack ({name}) is broken "
+                         "(diverged training?) and cannot be attacked")
     return Z
 
 

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._target import KeepsTargetOnClone, check_target
 from ..records import Records
 from ._base import check_membership, scale_of
+from .attribute import _embed
 
 __all__ = ["EncoderMembershipInference", "METHODS"]
 
@@ -59,21 +60,6 @@ def _images_of(X, argument="X"):
     if images.ndim == 0 or len(images) == 0:
         raise ValueError(f"`{argument}` holds no images")
     return images
-
-
-def _check_embeddings(embeddings, n_expected, encoder):
-    """The encoder's answer must be one finite row per view: a NaN embedding would
-    otherwise turn every similarity into NaN and every score into chance."""
-    name = type(encoder).__name__
-    if embeddings.ndim < 2 or len(embeddings) != n_expected:
-        raise ValueError(f"the encoder ({name})'s transform returned shape "
-                         f"{embeddings.shape} for {n_expected} views; expected one row "
-                         "per view")
-    bad = ~np.isfinite(embeddings.reshape(n_expected, -1)).all(axis=1)
-    if bad.any():
-        raise ValueError(f"the encoder ({name})'s transform returned non-finite "
-                         f"embeddings (NaN or infinite) for {int(bad.sum())} of "
-                         f"{n_expected} views; is the encoder diverged?")
 
 
 class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
@@ -213,8 +199,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
                 views = np.clip(np.rint(views * scale), 0, 255).astype(chunk.dtype)
             else:
                 views = views.astype(chunk.dtype, copy=False)
-            embeddings = np.asarray(encoder.transform(views), dtype=np.float64)
-            _check_embeddings(embeddings, len(views), encoder)
+            embeddings = _embed(encoder, views).astype(np.float64, copy=False)
             out.append(embeddings.reshape(len(chunk), v, -1))
         return np.concatenate(out)
 
