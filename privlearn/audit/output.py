@@ -39,18 +39,24 @@ class ReportExistsError(ValueError):
     """The output folder holds the report of a different configuration."""
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+def _atomic_write(path, write, binary=False):
+    """Call ``write(file)`` on a temporary file beside ``path``, then ``os.replace`` it
+    onto ``path``; on any failure (Ctrl-C included) the temporary file is removed."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    return _atomic_write(path, lambda f: f.write(text))
 
 
 def _pid_alive(pid):
@@ -163,9 +169,7 @@ class Checkpoints:
         return joblib.load(self.path(name))
 
     def save(self, name, value):
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        joblib.dump(value, tmp)
-        os.replace(tmp, self.path(name))
+        _atomic_write(self.path(name), lambda f: joblib.dump(value, f), binary=True)
         return value
 
     def get_or_compute(self, name, compute):
