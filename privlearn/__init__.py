@@ -36,9 +36,17 @@ _LAZY = {
     "privacy_utility_curve": "tradeoff",
     "compare_defenses": "tradeoff",
     "run_audit": "audit",
+    "PartCrop": "attacks.partcrop",
+    "EncoderLiRA": "attacks.encoder_lira",
+    "TorchEncoder": "wrappers",
+    "TorchClassifier": "wrappers",
+    "audit_model": "own_audit",
+    "blind_baseline": "blind",
+    "fit_ensemble": "ensemble",
 }
 _SUBMODULES = ("metrics", "attacks", "audit", "augment", "backbones", "losses",
-               "encoders", "talos", "tradeoff")
+               "encoders", "talos", "tradeoff", "catalogue", "ensemble",
+               "wrappers", "blind", "exposure")
 
 __all__ = ["datasets", "membership_set", "Records", "__version__", *_LAZY, *_SUBMODULES]
 

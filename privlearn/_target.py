@@ -11,6 +11,11 @@ boundary: :func:`checked_predict_proba` (shape, finite, a probability
 distribution per row), :func:`checked_predict` (one label per input) and
 :func:`model_state` (what identifies a model's fitted state, so that work cached
 for one state is never reused after a refit of the same object).
+
+:func:`remember_target` and :func:`check_target_unchanged` use that same digest
+to refuse a *stale* attack: one whose fitted state (a threshold, an attack
+model, population statistics) was learned from the answers of a target that has
+since been refitted or replaced.
 """
 
 from __future__ import annotations
@@ -177,11 +182,18 @@ class _StatePickler(pickle.Pickler):
                     for key, value in obj.state_dict().items()])
             if isinstance(obj, torch.Tensor):
                 return _module_state, ("tensor", obj.detach().cpu().numpy())
+        if isinstance(obj, np.ndarray) and (type(obj) is not np.ndarray
+                                            or not obj.flags.writeable):
+            # A memory-mapped (joblib.load(mmap_mode=...)), read-only or other
+            # subclass array: digest it as the plain writable array it holds
+            # (protocol 5 pickles read-only and writable buffers differently).
+            return np.array(obj).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
         if isinstance(obj, BaseEstimator):
             # Its attributes as they are: an estimator's own __getstate__ (skorch
             # serialises its modules with torch.save, train/eval flag included)
             # would hide them from reducer_override.
-            return _module_state, (type(obj).__qualname__, dict(vars(obj)))
+            # Sorted by name: unpickling (skorch's __setstate__) can reorder them.
+            return _module_state, (type(obj).__qualname__, sorted(vars(obj).items()))
         return NotImplemented
 
 
@@ -204,11 +216,97 @@ def model_state(model):
     >>> before == model_state(model), before == model_state(model.fit([[0.0], [1.0]], [1, 0]))
     (True, False)
     """
-    sink = _StateWriter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _StatePickler(sink, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
-    except Exception:                                  # unpicklable: no caching
-        return None
-    return sink.digest.hexdigest()
+    # ``fast`` (no memo) first: the memo's back-references depend on which
+    # objects happen to be shared (a forest's trees share objects that a pickle
+    # round trip un-shares), so only a memo-free stream gives the same digest for
+    # a model and its unpickled copy.  Cyclic models need the memo.
+    for fast in (True, False):
+        sink = _StateWriter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pickler = _StatePickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler.fast = fast
+                pickler.dump(model)
+        except ValueError as exc:
+            if fast and "cyclic" in str(exc):
+                continue                               # cyclic: again with the memo
+            return None
+        except Exception:                              # unpicklable: no digest
+            return None
+        return sink.digest.hexdigest()
+    return None
+
+
+class StaleTargetError(ValueError):
+    """An attack is used on a target whose fitted state changed since ``fit``.
+
+    A ``ValueError`` (like sklearn's ``NotFittedError``, the closest existing
+    error: the attack is not fitted *for this target*).  Raised rather than
+    warned: the attack's thresholds or attack model were learned from the old
+    target's answers, so its scores on the new target are silently wrong, and a
+    warning is easily lost in a loop of audits.  Refit the attack.
+
+    Examples
+    --------
+    >>> from privlearn._target import StaleTargetError
+    >>> issubclass(StaleTargetError, ValueError)
+    True
+    """
+
+
+def remember_target(owner, target):
+    """Record ``target``'s digest on ``owner`` (an attack), at the end of its ``fit``.
+
+    Call it only where the attack's fitted state was learned from the target's
+    answers; pass ``target=None`` where it was not (the shadow protocol), which
+    forgets any earlier digest.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from privlearn._target import remember_target
+    >>> attack = SimpleNamespace()
+    >>> remember_target(attack, LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
+    >>> len(attack._target_state)
+    32
+    """
+    owner._target_state = None if target is None else model_state(target)
+
+
+def check_target_unchanged(owner, target):
+    """Raise :class:`StaleTargetError` if ``target`` changed since ``owner.fit``.
+
+    Compares :func:`model_state` now with the digest :func:`remember_target`
+    took: one hash of the model per prediction call (not per record).  Models
+    that cannot be pickled (no digest) are not checked.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from privlearn._target import (StaleTargetError, check_target_unchanged,
+    ...                                remember_target)
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> attack = SimpleNamespace()
+    >>> remember_target(attack, model)
+    >>> check_target_unchanged(attack, model)
+    >>> _ = model.fit([[0.0], [1.0]], [1, 0])
+    >>> try:
+    ...     check_target_unchanged(attack, model)
+    ... except StaleTargetError:
+    ...     print("stale")
+    stale
+    """
+    fitted = getattr(owner, "_target_state", None)
+    if fitted is None:
+        return
+    now = model_state(target)
+    if now is not None and now != fitted:
+        name = type(owner).__name__
+        raise StaleTargetError(
+            f"{name} was fitted against a different state of its target "
+            f"({type(target).__name__}): the target was refitted or replaced since "
+            f"{name}.fit, so what the attack learned from the target's answers no "
+            f"longer applies.  Refit the attack ({name}.fit) on the current target.")

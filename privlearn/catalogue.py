@@ -24,7 +24,7 @@ from importlib import import_module
 
 __all__ = ["Spec", "OBJECTIVES", "BACKBONES", "ATTACKS", "FAMILIES", "DEFENSES",
            "FINDINGS", "register", "unregister", "load", "names",
-           "section"]
+           "section", "needs", "title"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,11 @@ ATTACKS = _section(
          ("posteriors", "reference"), doc="relative membership inference, offline"),
     Spec("encodermi", "EncoderMI", "privlearn.audit.attack:run_encodermi", "membership",
          ("encoder",), doc="similarity of augmented views' embeddings (audit mode)"),
+    Spec("partcrop", "PartCrop", "privlearn.audit.encoder_attacks:run_partcrop", "membership",
+         ("encoder",), doc="part crops' responses to the whole image (audit mode)"),
+    Spec("encoder_lira", "EncoderLiRA", "privlearn.audit.encoder_attacks:run_encoder_lira",
+         "membership", ("encoder", "reference"),
+         doc="alignment of augmented views calibrated by reference encoders, offline"),
     Spec("attribute", "Attribute inference", None, "attribute", ("encoder",),
          doc="MLP on embeddings predicts the sensitive attribute"),
 )
@@ -129,8 +134,24 @@ DEFENSES = _section(
          "post_hoc", doc="post-hoc linear erasure of the attribute"),
 )
 
-#: The audit's findings (classes in :mod:`privlearn.audit.judge`).
-FINDINGS = {}
+#: The audit's findings, in report order (classes in :mod:`privlearn.audit.judge`
+#: with ``judge(raw, cfg, seed)``, ``combine(per_seed, cfg)``, ``render(finding, cfg)``
+#: and ``short_claim(finding, cfg)``; see :class:`privlearn.audit.judge.Finding`).
+FINDINGS = _section(
+    Spec("membership_strongest", "Membership, strongest attack",
+         "privlearn.audit.judge:StrongestMembershipFinding", "membership",
+         doc="membership weaker on contrastive, each family's strongest attack"),
+    Spec("membership", "Membership, per attack",
+         "privlearn.audit.judge:MembershipFinding", "membership",
+         doc="membership weaker on contrastive, one finding per attack"),
+    Spec("encoder_membership", "Membership of the encoder",
+         "privlearn.audit.judge:EncoderMembershipFinding", "membership", ("encoder",),
+         doc="membership of the encoder, strongest attack whose needs include 'encoder'"),
+    Spec("attribute", "Attribute inference", "privlearn.audit.judge:AttributeFinding",
+         "attribute", doc="attribute inference stronger on contrastive"),
+    Spec("talos", "Talos", "privlearn.audit.judge:TalosFinding", "talos",
+         doc="Talos removes the excess attribute leakage at a small utility cost"),
+)
 
 _SECTIONS = {"objectives": OBJECTIVES, "backbones": BACKBONES, "attacks": ATTACKS,
              "families": FAMILIES, "defenses": DEFENSES, "findings": FINDINGS}
@@ -165,6 +186,19 @@ def register(section_name, spec, *, replace=False):
 def unregister(section_name, name):
     """Remove an entry (the inverse of :func:`register`)."""
     section(section_name).pop(name, None)
+
+
+def needs(section_name, name):
+    """The ``needs`` of one entry (``()`` for an unknown name)."""
+    spec = section(section_name).get(name)
+    return () if spec is None else tuple(spec.needs)
+
+
+def title(section_name, name):
+    """The title of one entry, or ``name`` itself when it is not catalogued (a
+    results.json written by an older version may name a removed component)."""
+    spec = section(section_name).get(name)
+    return name if spec is None else spec.title
 
 
 def load(spec):

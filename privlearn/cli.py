@@ -11,88 +11,17 @@ __all__ = ["main", "build_parser", "cli_words"]
 
 
 def _attack_list(text):
-    from .audit import ATTACKS
+    from . import catalogue
 
+    attacks = catalogue.names("attacks")  # at call time: plug-in attacks count
     names = [a.strip() for a in text.split(",") if a.strip()]
     if names == ["all"]:
-        return list(ATTACKS)
-    unknown = [a for a in names if a not in ATTACKS]
+        return list(attacks)
+    unknown = [a for a in names if a not in attacks]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown attack(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(ATTACKS)}")
+            f"unknown attack(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(attacks)}")
     return names
-
-
-def build_parser():
-    from .audit import ATTACKS, BACKBONES
-    from .audit.config import OBJECTIVES
-
-    parser = argparse.ArgumentParser(
-        prog="privlearn",
-        description="Measure the privacy risks of contrastive learning (He & Zhang, CCS 2021).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    audit = sub.add_parser(
-        "audit", help="run the paper's protocol and write a report",
-        description="Train target and shadow models (contrastive, supervised, Talos), run "
-                    "every attack, and write report.md, results.json and ROC plots. Rerunning "
-                    "the same command resumes from checkpoints under --out.")
-    audit.add_argument("--dataset", default=datasets.DEFAULT_DATASET,
-                       help=f"data set name: {', '.join(datasets.available())} "
-                            f"(default: %(default)s, embedded)")
-    audit.add_argument("--root", default=None, help="folder holding the data set's files")
-    audit.add_argument("--backbone", default="cnn", choices=BACKBONES,
-                       help="encoder network (default: %(default)s)")
-    audit.add_argument("--objective", default="simclr", choices=OBJECTIVES,
-                       help="self-supervised objective of the contrastive family and of "
-                            "Talos (default: %(default)s)")
-    audit.add_argument("--epochs", type=int, default=None,
-                       help="training epochs of every model (default: 100; 15 with --quick)")
-    audit.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
-    audit.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    audit.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    audit.add_argument("--out", default="audit-report", help="output folder (default: %(default)s)")
-    audit.add_argument("--attacks", type=_attack_list, default=None,
-                       help=f"comma-separated subset of {','.join(ATTACKS)} (default: all)")
-    audit.add_argument("--n-per-part", type=int, default=None,
-                       help="samples in each of the four parts (default: as many as possible)")
-    audit.add_argument("--image-size", type=int, default=None, help="resize images when loading")
-    audit.add_argument("--n-jobs", type=int, default=1,
-                       help="train models in this many processes (-1: all cores; default: 1)")
-    audit.add_argument("--attribute", default="auto",
-                       help="digits only: the sensitive attribute, 'magnitude' (low 0-4 / high "
-                            "5-9, independent of the parity task; the default) or 'digit' "
-                            "(determines the task)")
-    audit.add_argument("--repeats", type=int, default=1,
-                       help="repeat the protocol with re-drawn seeds; intervals then span "
-                            "seeds (default: %(default)s)")
-    audit.add_argument("--talos-weight", type=float, default=None,
-                       help="Talos's adversary weight λ judged by the findings (default: 1)")
-    audit.add_argument("--talos-weights", type=_float_list, default=None,
-                       help="comma-separated λ values of the trade-off sweep "
-                            "(default: 0.5,1,2; 1 with --quick)")
-    audit.add_argument("--label-only-records", type=int, default=None,
-                       help="records attacked by the label-only attack (default: 150; 60 "
-                            "with --quick)")
-    audit.add_argument("--reference-models", type=int, default=None,
-                       help="reference models per family for LiRA and RMIA, trained once "
-                            "and shared (0 skips both; default: 2)")
-    audit.add_argument("--n-boot", type=int, default=None,
-                       help="bootstrap resamples of each interval (default: 1000)")
-    audit.add_argument("--min-fraction-removed", type=float, default=None,
-                       help="Talos's finding holds only if its interval of the fraction of "
-                            "excess attribute leakage removed is at or above this "
-                            "(default: 0.5)")
-    audit.add_argument("--max-utility-cost", type=float, default=None,
-                       help="... and its interval of the test-accuracy cost at or below this "
-                            "(default: 0.05)")
-    audit.add_argument("--torch-threads", type=int, default=None,
-                       help="torch threads of every model fit, whatever --n-jobs is "
-                            "(default: 1)")
-    audit.add_argument("--overwrite", action="store_true",
-                       help="replace a report of a different configuration in --out")
-    audit.add_argument("--quick", action="store_true", help="a small budget for a first look")
-    audit.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser
 
 
 def _float_list(text):
@@ -106,14 +35,124 @@ def _float_list(text):
     return values
 
 
-# run_audit's option names and the flags that set them, for error messages.
-_OPTION_FLAGS = ("dataset", "root", "backbone", "epochs", "batch_size", "device", "seed",
-                 "out", "attacks", "n_per_part", "image_size", "n_jobs", "attribute",
-                 "repeats", "talos_weight", "talos_weights", "label_only_records", "n_boot",
-                 "min_fraction_removed", "max_utility_cost", "torch_threads", "overwrite",
-                 "label_only_max_iter", "confidence", "lr", "temperature", "reference_models",
-                 "objective",
-                 "encodermi_views")
+def _listing(section, kind=None):
+    from . import catalogue
+
+    return "; ".join(f"{n}: {s.doc}" if s.doc else n
+                     for n, s in catalogue.section(section).items()
+                     if kind is None or s.kind == kind)
+
+
+#: The help of each :class:`~privlearn.audit.AuditConfig` field's flag
+#: (``--name-with-dashes``): one entry per field, so no option lacks a flag (a test
+#: checks it).  A callable is evaluated when the parser is built (catalogue listings).
+_FLAG_HELP = {
+    "dataset": lambda: (f"data set name: {', '.join(datasets.available())} (default: "
+                        f"{datasets.DEFAULT_DATASET}, embedded)"),
+    "root": "folder holding the data set's files",
+    "attribute": ("digits only: the sensitive attribute, 'magnitude' (low 0-4 / high 5-9, "
+                  "independent of the parity task; the default) or 'digit' (determines the "
+                  "task)"),
+    "backbone": lambda: f"encoder network (default: cnn). {_listing('backbones')}",
+    "objective": lambda: ("self-supervised objective of the contrastive family and of Talos "
+                          f"(default: simclr). {_listing('objectives')}"),
+    "epochs": "training epochs of every model (default: 100; 15 with --quick)",
+    "batch_size": "default: 128",
+    "device": "torch device (default: cpu)",
+    "seed": "default: 0",
+    "repeats": ("repeat the protocol with re-drawn seeds; intervals then span seeds "
+                "(default: 1)"),
+    "attacks": lambda: ("comma-separated subset of the attacks, or 'all' (default: all). "
+                        f"{_listing('attacks')}"),
+    "n_per_part": "samples in each of the four parts (default: as many as possible)",
+    "image_size": "resize images when loading",
+    "temperature": "SimCLR's NT-Xent temperature (default: 0.5)",
+    "lr": "learning rate of every model (default: 0.001)",
+    "talos_weight": "Talos's adversary weight λ judged by the findings (default: 1)",
+    "talos_weights": ("comma-separated λ values of the trade-off sweep (default: 0.5,1,2; "
+                      "1 with --quick)"),
+    "label_only_records": ("records attacked by the label-only attack (default: 150; 60 "
+                           "with --quick)"),
+    "label_only_max_iter": ("HopSkipJump iterations of the label-only attack (default: 5; "
+                            "3 with --quick)"),
+    "reference_models": ("reference models per family for LiRA and RMIA, trained once and "
+                         "shared (0 skips both; default: 2)"),
+    "encodermi_views": "augmented views per image for EncoderMI (default: 10)",
+    "n_boot": "bootstrap resamples of each interval (default: 1000)",
+    "confidence": "level of every interval (default: 0.95)",
+    "min_fraction_removed": ("Talos's finding holds only if its interval of the fraction of "
+                             "excess attribute leakage removed is at or above this "
+                             "(default: 0.5)"),
+    "max_utility_cost": ("... and its interval of the test-accuracy cost at or below this "
+                         "(default: 0.05)"),
+    "torch_threads": "torch threads of every model fit, whatever --n-jobs is (default: 1)",
+    "quick": "a small budget for a first look",
+    "n_jobs": "train models in this many processes (-1: all cores; default: 1)",
+}
+#: AuditConfig fields with no flag (internal).
+_NO_FLAG = ("extra",)
+#: Flags whose value is not the field's plain type.
+_FLAG_TYPES = {"attacks": _attack_list, "talos_weights": _float_list}
+
+
+def _flag_type(annotation):
+    """The argparse type of a dataclass field (annotations are strings here)."""
+    head = str(annotation).split("|")[0].strip()
+    return {"bool": bool, "int": int, "float": float}.get(head, str)
+
+
+def build_parser():
+    from dataclasses import fields
+
+    from . import catalogue
+    from .audit.config import AuditConfig
+
+    parser = argparse.ArgumentParser(
+        prog="privlearn",
+        description="Measure the privacy risks of contrastive learning (He & Zhang, CCS 2021).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser(
+        "audit", help="run the paper's protocol and write a report",
+        description="Train target and shadow models (contrastive, supervised, Talos), run "
+                    "every attack, and write report.md, results.json and ROC plots. Rerunning "
+                    "the same command resumes from checkpoints under --out.")
+    # One flag per AuditConfig field.  Choices and listings read the catalogue when
+    # the parser is built (plug-ins registered before count); --attacks at parse time.
+    choices = {"backbone": catalogue.names("backbones"),
+               "objective": catalogue.names("objectives")}
+    for f in fields(AuditConfig):
+        if f.name in _NO_FLAG:
+            continue
+        help_ = _FLAG_HELP[f.name]
+        help_ = help_() if callable(help_) else help_
+        flag = "--" + f.name.replace("_", "-")
+        kind = _flag_type(f.type)
+        if kind is bool:
+            audit.add_argument(flag, action="store_true", default=None, help=help_)
+        else:
+            audit.add_argument(flag, type=_FLAG_TYPES.get(f.name, kind), default=None,
+                               choices=choices.get(f.name), help=help_)
+    audit.add_argument("--out", default="audit-report",
+                       help="output folder (default: %(default)s)")
+    audit.add_argument("--overwrite", action="store_true",
+                       help="replace a report of a different configuration in --out")
+    audit.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from .audit.compare import add_subparser as add_compare
+    from .own_audit.cli import add_subparser as add_audit_model
+
+    add_audit_model(sub)
+    add_compare(sub)
+    return parser
+
+
+def _option_flags():
+    """run_audit's option names that have a flag (for :func:`cli_words`)."""
+    from dataclasses import fields
+
+    from .audit.config import AuditConfig
+
+    return tuple(f.name for f in fields(AuditConfig) if f.name not in _NO_FLAG) + (
+        "out", "overwrite")
 
 
 def cli_words(message):
@@ -121,7 +160,7 @@ def cli_words(message):
     (``root=`` and ``n_per_part must`` become ``--root`` and ``--n-per-part must``)."""
     import re
 
-    for name in sorted(_OPTION_FLAGS, key=len, reverse=True):
+    for name in sorted(_option_flags(), key=len, reverse=True):
         flag = "--" + name.replace("_", "-")
         message = re.sub(rf"(?<![\w-])`{name}`", flag, message)
         message = re.sub(rf"(?<![\w-]){name}=", flag + " ", message)
@@ -134,27 +173,27 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "audit":
         return _audit(args, parser)
+    if hasattr(args, "func"):  # audit-model, compare
+        return args.func(args)
     parser.error(f"unknown command {args.command!r}")
 
 
 def _audit(args, parser):
-    from .audit import run_audit
+    from dataclasses import fields
+
+    from .audit import AuditLockedError, run_audit
+    from .audit.config import AuditConfig
     from .report import summary_table
 
-    from .audit import AuditLockedError
-
-    options = {name: getattr(args, name) for name in (
-        "talos_weight", "talos_weights", "label_only_records", "n_boot", "reference_models",
-        "min_fraction_removed", "max_utility_cost", "torch_threads", "objective")
-        if getattr(args, name) is not None}
-    attribute = None if args.attribute in ("none", "None") else args.attribute
+    # every AuditConfig flag given on the command line (None: the audit's default)
+    options = {f.name: getattr(args, f.name) for f in fields(AuditConfig)
+               if f.name not in _NO_FLAG and getattr(args, f.name) is not None}
+    attribute = options.pop("attribute", "auto")
+    options["attribute"] = None if attribute in ("none", "None") else attribute
+    options.setdefault("quick", False)
     try:
-        results = run_audit(
-            args.dataset, root=args.root, backbone=args.backbone, epochs=args.epochs,
-            batch_size=args.batch_size, device=args.device, seed=args.seed, out=args.out,
-            attacks=args.attacks, quick=args.quick, n_per_part=args.n_per_part,
-            image_size=args.image_size, progress=not args.no_progress, n_jobs=args.n_jobs,
-            attribute=attribute, repeats=args.repeats, overwrite=args.overwrite, **options)
+        results = run_audit(out=args.out, progress=not args.no_progress,
+                            overwrite=args.overwrite, **options)
     except KeyboardInterrupt:
         print(f"\nprivlearn audit: interrupted. Finished models are checkpointed under "
               f"{args.out}/checkpoints; rerun the same command to resume.", file=sys.stderr)
@@ -170,7 +209,8 @@ def _audit(args, parser):
     print()
     print(summary_table(results))
     print(f"\nReport: {args.out}/report.md  (wall time {results['wall_seconds']:.0f} s; "
-          f"findings with effects, 95% intervals and verdicts)")
+          f"findings with effects, {results['config']['confidence']:.0%} intervals and "
+          f"verdicts)")
     return 0
 
 

@@ -7,7 +7,10 @@
   launched with ``accelerate launch``.  :class:`AcceleratedEncoderMixin` makes
   one of any subclass of the estimators.
 - :class:`DistributedNTXentLoss`: NT-Xent whose negatives are the views of every
-  process's batch, not just the local one (:func:`gather_with_grad`).
+  process's batch, not just the local one (:func:`gather_with_grad`).  Each
+  objective owns what its loss needs across processes (``Objective.gathers``:
+  NT-Xent and Barlow Twins gather, BYOL and SimSiam need nothing, MoCo enqueues
+  every process's keys); the primitives live in :mod:`privlearn.losses`.
 - :class:`PerFitCheckpoint`: a skorch ``Checkpoint`` that writes each fit to its
   own directory, so that the parallel fits of ``GridSearchCV`` or
   ``cross_val_score`` (joblib, dask) never overwrite each other's files.
@@ -29,152 +32,18 @@ import uuid
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from skorch.callbacks import Checkpoint
 from skorch.hf import AccelerateMixin
 from skorch.utils import noop
 
 from .encoders import SimCLR, SupervisedClassifier
-from .losses import NTXentLoss, nt_xent
+from .losses import (NTXentLoss, _world_size, gather_with_grad,  # noqa: F401 (re-exported)
+                     gather_without_grad, nt_xent, nt_xent_across_processes)
 from .talos import Talos
 
 __all__ = ["AcceleratedEncoderMixin", "AcceleratedSimCLR", "AcceleratedTalos",
            "AcceleratedSupervisedClassifier", "DistributedNTXentLoss", "gather_with_grad",
            "nt_xent_across_processes", "PerFitCheckpoint"]
-
-
-# --------------------------------------------------------------------------- gathering
-def _world_size():
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
-class _AllGather(torch.autograd.Function):
-    """All-gather whose backward sums every process's gradient for the local slice.
-
-    ``torch.distributed.nn.functional.all_gather`` does this but is deprecated
-    (its replacement is private), so the usual ten lines are written here:
-    ``all_gather`` and ``all_reduce`` work on every backend (gloo, NCCL).
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.contiguous())
-        return tuple(parts)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        grad = torch.stack(grads)
-        dist.all_reduce(grad)
-        return grad[dist.get_rank()]
-
-
-def gather_with_grad(x):
-    """Concatenate ``x`` from every process, gradients flowing to each local slice.
-
-    Each process passes its own ``x`` of shape ``(n_p, ...)`` (``n_p`` may differ
-    between processes); every process gets the same ``(sum n_p, ...)`` tensor,
-    ranks in order, and the offset of its own rows.  Backwards, the gradient
-    each process computes for the gathered tensor is summed over the processes
-    and the local slice goes to ``x``: a loss averaged over the processes (as
-    DistributedDataParallel averages gradients) gets its exact gradient.
-    Without an initialised ``torch.distributed`` process group, or with a single
-    process, ``x`` is returned unchanged with offset 0.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (n, ...)
-
-    Returns
-    -------
-    gathered : torch.Tensor of shape (N, ...)
-    offset : int
-        Index of this process's first row in ``gathered``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from privlearn.distributed import gather_with_grad
-    >>> x = torch.ones(3, 2)
-    >>> gathered, offset = gather_with_grad(x)     # one process: the identity
-    >>> gathered is x, offset
-    (True, 0)
-    """
-    if _world_size() == 1:
-        return x, 0
-    size = torch.tensor([len(x)], device=x.device)
-    sizes = [torch.empty_like(size) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, size)
-    sizes = [int(s) for s in sizes]
-    longest = max(sizes)
-    if len(x) < longest:      # all_gather needs equal shapes: pad, then drop the padding
-        x = torch.cat([x, x.new_zeros(longest - len(x), *x.shape[1:])])
-    parts = _AllGather.apply(x)
-    gathered = torch.cat([part[:n] for part, n in zip(parts, sizes)])
-    return gathered, sum(sizes[:dist.get_rank()])
-
-
-def _nt_xent_against(z1, z2, keys1, keys2, offset, temperature):
-    """NT-Xent of the local views ``(z1, z2)`` against all views ``(keys1, keys2)``.
-
-    ``keys*`` hold every process's normalised projections, this process's at
-    rows ``offset .. offset + n``.  Each local view's logits are its cosine
-    similarities with all ``2N`` views (itself excluded) over ``temperature``;
-    the loss is the cross-entropy of its partner, averaged over the ``2n``
-    local views.  With the local views as the keys (offset 0) this is
-    :func:`privlearn.losses.nt_xent`.
-    """
-    n, m = len(z1), len(keys1)
-    queries = F.normalize(torch.cat([z1, z2]), dim=1)
-    logits = queries @ torch.cat([keys1, keys2]).T / temperature
-    local = torch.arange(n, device=z1.device) + offset
-    rows = torch.arange(2 * n, device=z1.device)
-    self_mask = torch.zeros_like(logits, dtype=torch.bool)
-    self_mask[rows, torch.cat([local, local + m])] = True
-    logits = logits.masked_fill(self_mask, float("-inf"))
-    partner = torch.cat([local + m, local])
-    return F.cross_entropy(logits, partner)
-
-
-def nt_xent_across_processes(z1, z2, temperature=0.5):
-    """NT-Xent with the negatives of every process's batch.
-
-    Each process's local views are contrasted with the views of all processes
-    (gathered with :func:`gather_with_grad`), so data-parallel training on
-    ``P`` processes with ``n`` images each sees ``2Pn - 2`` negatives per view,
-    as one process with a batch of ``Pn`` images would; averaged over the
-    processes the loss and its gradient are those of :func:`nt_xent` on the
-    whole batch.  With a single process it is :func:`nt_xent`.
-
-    Parameters
-    ----------
-    z1, z2 : torch.Tensor of shape (n, d)
-        This process's projections of the two views.
-    temperature : float, default=0.5
-
-    Returns
-    -------
-    loss : torch.Tensor, scalar
-
-    Examples
-    --------
-    >>> import torch
-    >>> from privlearn.distributed import nt_xent_across_processes
-    >>> from privlearn.losses import nt_xent
-    >>> z1, z2 = torch.randn(8, 4), torch.randn(8, 4)
-    >>> bool(torch.isclose(nt_xent_across_processes(z1, z2), nt_xent(z1, z2)))
-    True
-    """
-    if _world_size() == 1:
-        return nt_xent(z1, z2, temperature)
-    if z1.ndim != 2 or z1.shape != z2.shape:
-        raise ValueError("nt_xent_across_processes: `z1` and `z2` must both have shape "
-                         f"(n, d), got {tuple(z1.shape)} and {tuple(z2.shape)}.")
-    keys1, offset = gather_with_grad(F.normalize(z1, dim=1))
-    keys2, _ = gather_with_grad(F.normalize(z2, dim=1))
-    return _nt_xent_against(z1, z2, keys1, keys2, offset, temperature)
 
 
 class DistributedNTXentLoss(NTXentLoss):
@@ -289,8 +158,28 @@ class AcceleratedEncoderMixin(AccelerateMixin):
 
     def initialize_criterion(self):
         super().initialize_criterion()
-        if isinstance(self.criterion_, DistributedNTXentLoss) and self.criterion_.gather is None:
-            self.criterion_.gather = self.accelerator.num_processes > 1
+        # The objective's own loss, told whether to gather across processes
+        # (unless the user set ``criterion__gather``).
+        several = self.accelerator.num_processes > 1
+        if hasattr(self.criterion_, "gather") and (
+                self.criterion_.gather is None or "criterion__gather" not in vars(self)):
+            self.criterion_.gather = several
+        objective = getattr(self, "objective_", None)
+        if objective is None:
+            return self
+        if isinstance(self.criterion_, NTXentLoss) and objective.name != "simclr":
+            # NT-Xent would run on e.g. BYOL's (prediction, target) pair and
+            # silently train another model.
+            raise ValueError(
+                f"{self._owner()}: `criterion` {type(self.criterion_).__name__} is NT-Xent, "
+                f"not the loss of objective {objective.name!r}; leave `criterion=None` "
+                f"for the objective's own loss ({objective.criterion.__name__}).")
+        if several and objective.gathers and not hasattr(self.criterion_, "gather"):
+            raise ValueError(
+                f"{self._owner()}: objective {objective.name!r} needs its loss gathered "
+                f"across the {self.accelerator.num_processes} processes, but `criterion` "
+                f"{type(self.criterion_).__name__} has no `gather` switch; leave "
+                f"`criterion=None` ({objective.criterion.__name__}) or give it one.")
         return self
 
     def _seed(self):
@@ -406,7 +295,9 @@ class AcceleratedTalos(AcceleratedEncoderMixin, Talos):
     (2, 128)
     """
 
-    def __init__(self, *, accelerator, criterion=DistributedNTXentLoss, **talos_params):
+    def __init__(self, *, accelerator, criterion=None, **talos_params):
+        # criterion=None: the chosen objective's own loss (it gathers across
+        # processes where its loss needs it, see Objective.gathers).
         super().__init__(accelerator=accelerator, criterion=criterion, **talos_params)
 
     def _check_device_options(self):

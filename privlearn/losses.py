@@ -12,10 +12,166 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+import torch.distributed as dist
 
 __all__ = ["nt_xent", "NTXentLoss", "info_nce", "InfoNCELoss", "normalized_mse",
            "NormalizedMSELoss", "negative_cosine", "NegativeCosineLoss", "barlow_twins",
-           "BarlowTwinsLoss", "grad_reverse", "GradientReversal", "mmd2"]
+           "BarlowTwinsLoss", "grad_reverse", "GradientReversal", "mmd2", "gather_with_grad",
+           "gather_without_grad", "nt_xent_across_processes"]
+
+
+def _world_size():
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+class _AllGather(torch.autograd.Function):
+    """All-gather whose backward sums every process's gradient for the local slice.
+
+    ``torch.distributed.nn.functional.all_gather`` does this but is deprecated
+    (its replacement is private), so the usual ten lines are written here:
+    ``all_gather`` and ``all_reduce`` work on every backend (gloo, NCCL).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        grad = torch.stack(grads)
+        dist.all_reduce(grad)
+        return grad[dist.get_rank()]
+
+
+def gather_with_grad(x):
+    """Concatenate ``x`` from every process, gradients flowing to each local slice.
+
+    Each process passes its own ``x`` of shape ``(n_p, ...)`` (``n_p`` may differ
+    between processes); every process gets the same ``(sum n_p, ...)`` tensor,
+    ranks in order, and the offset of its own rows.  Backwards, the gradient
+    each process computes for the gathered tensor is summed over the processes
+    and the local slice goes to ``x``: a loss averaged over the processes (as
+    DistributedDataParallel averages gradients) gets its exact gradient.
+    Without an initialised ``torch.distributed`` process group, or with a single
+    process, ``x`` is returned unchanged with offset 0.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, ...)
+
+    Returns
+    -------
+    gathered : torch.Tensor of shape (N, ...)
+    offset : int
+        Index of this process's first row in ``gathered``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import gather_with_grad
+    >>> x = torch.ones(3, 2)
+    >>> gathered, offset = gather_with_grad(x)     # one process: the identity
+    >>> gathered is x, offset
+    (True, 0)
+    """
+    if _world_size() == 1:
+        return x, 0
+    size = torch.tensor([len(x)], device=x.device)
+    sizes = [torch.empty_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    longest = max(sizes)
+    if len(x) < longest:      # all_gather needs equal shapes: pad, then drop the padding
+        x = torch.cat([x, x.new_zeros(longest - len(x), *x.shape[1:])])
+    parts = _AllGather.apply(x)
+    gathered = torch.cat([part[:n] for part, n in zip(parts, sizes)])
+    return gathered, sum(sizes[:dist.get_rank()])
+
+
+def _nt_xent_against(z1, z2, keys1, keys2, offset, temperature):
+    """NT-Xent of the local views ``(z1, z2)`` against all views ``(keys1, keys2)``.
+
+    ``keys*`` hold every process's normalised projections, this process's at
+    rows ``offset .. offset + n``.  Each local view's logits are its cosine
+    similarities with all ``2N`` views (itself excluded) over ``temperature``;
+    the loss is the cross-entropy of its partner, averaged over the ``2n``
+    local views.  With the local views as the keys (offset 0) this is
+    :func:`privlearn.losses.nt_xent`.
+    """
+    n, m = len(z1), len(keys1)
+    queries = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = queries @ torch.cat([keys1, keys2]).T / temperature
+    local = torch.arange(n, device=z1.device) + offset
+    rows = torch.arange(2 * n, device=z1.device)
+    self_mask = torch.zeros_like(logits, dtype=torch.bool)
+    self_mask[rows, torch.cat([local, local + m])] = True
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    partner = torch.cat([local + m, local])
+    return F.cross_entropy(logits, partner)
+
+
+def nt_xent_across_processes(z1, z2, temperature=0.5):
+    """NT-Xent with the negatives of every process's batch.
+
+    Each process's local views are contrasted with the views of all processes
+    (gathered with :func:`gather_with_grad`), so data-parallel training on
+    ``P`` processes with ``n`` images each sees ``2Pn - 2`` negatives per view,
+    as one process with a batch of ``Pn`` images would; averaged over the
+    processes the loss and its gradient are those of :func:`nt_xent` on the
+    whole batch.  With a single process it is :func:`nt_xent`.
+
+    Parameters
+    ----------
+    z1, z2 : torch.Tensor of shape (n, d)
+        This process's projections of the two views.
+    temperature : float, default=0.5
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import nt_xent_across_processes
+    >>> from privlearn.losses import nt_xent
+    >>> z1, z2 = torch.randn(8, 4), torch.randn(8, 4)
+    >>> bool(torch.isclose(nt_xent_across_processes(z1, z2), nt_xent(z1, z2)))
+    True
+    """
+    if _world_size() == 1:
+        return nt_xent(z1, z2, temperature)
+    if z1.ndim != 2 or z1.shape != z2.shape:
+        raise ValueError("nt_xent_across_processes: `z1` and `z2` must both have shape "
+                         f"(n, d), got {tuple(z1.shape)} and {tuple(z2.shape)}.")
+    keys1, offset = gather_with_grad(F.normalize(z1, dim=1))
+    keys2, _ = gather_with_grad(F.normalize(z2, dim=1))
+    return _nt_xent_against(z1, z2, keys1, keys2, offset, temperature)
+
+
+def gather_without_grad(x):
+    """Concatenate ``x`` (detached) from every process, ranks in order.
+
+    For state that needs every process's rows but no gradient (MoCo's queue of
+    keys).  The identity (detached) on one process.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.losses import gather_without_grad
+    >>> gather_without_grad(torch.ones(3, 2)).shape
+    torch.Size([3, 2])
+    """
+    x = x.detach()
+    if _world_size() == 1:
+        return x
+    with torch.no_grad():
+        return gather_with_grad(x)[0]
+
 
 
 def nt_xent(z1, z2, temperature=0.5):
@@ -68,11 +224,16 @@ class NTXentLoss(nn.Module):
     True
     """
 
-    def __init__(self, temperature=0.5):
+    def __init__(self, temperature=0.5, gather=False):
         super().__init__()
         self.temperature = temperature
+        self.gather = gather
 
     def forward(self, z1, z2):
+        # `gather`: contrast with the views of every process (the accelerated
+        # estimators switch it on when they run several processes).
+        if self.gather:
+            return nt_xent_across_processes(z1, z2, self.temperature)
         return nt_xent(z1, z2, self.temperature)
 
     def extra_repr(self):
@@ -281,11 +442,20 @@ class BarlowTwinsLoss(nn.Module):
     True
     """
 
-    def __init__(self, offdiag_weight=0.0051):
+    def __init__(self, offdiag_weight=0.0051, gather=False):
         super().__init__()
         self.offdiag_weight = offdiag_weight
+        self.gather = gather
 
     def forward(self, z1, z2):
+        # `gather`: the cross-correlation of the whole batch of every process
+        # (each process computes the same loss; gather_with_grad sums the
+        # processes' gradients and DDP averages them, giving the whole-batch
+        # gradient).  The accelerated estimators switch it on with several
+        # processes.
+        if self.gather and _world_size() > 1:
+            z1, _ = gather_with_grad(z1)
+            z2, _ = gather_with_grad(z2)
         return barlow_twins(z1, z2, self.offdiag_weight)
 
     def extra_repr(self):

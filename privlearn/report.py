@@ -14,17 +14,12 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["write_report", "summary_table", "markdown_table", "findings_markdown",
-           "readme_table", "render_report"]
+           "readme_table", "render_report", "low_fpr_attacks"]
 
-_ATTACK_NAMES = {
-    "nn": "NN-based", "correctness": "Correctness", "confidence": "Confidence",
-    "entropy": "Entropy", "modified_entropy": "Modified entropy",
-    "label_only": "Label-only", "lira": "LiRA", "rmia": "RMIA", "encodermi": "EncoderMI",
-}
-_OBJECTIVE_NAMES = {"simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL",
-                    "simsiam": "SimSiam", "barlow_twins": "Barlow Twins"}
-_FAMILY_NAMES = {"contrastive": "Contrastive (SimCLR)", "supervised": "Supervised",
-                 "talos": "Talos"}
+from . import catalogue
+
+# Titles come from the catalogue (:mod:`privlearn.catalogue`), findings render
+# themselves (:mod:`privlearn.audit.judge`); nothing here keeps a list of names.
 
 
 def markdown_table(header, rows):
@@ -45,14 +40,20 @@ def _ci(ci, digits=3):
 
 
 def _family(name, results=None):
-    if results and name == "contrastive":
-        objective = results.get("config", {}).get("objective", "simclr")
-        return f"Contrastive ({_OBJECTIVE_NAMES.get(objective, objective)})"
-    return _FAMILY_NAMES.get(name, name)
+    if name == "contrastive":
+        objective = (results or {}).get("config", {}).get("objective", "simclr")
+        return f"Contrastive ({catalogue.title('objectives', objective)})"
+    return catalogue.title("families", name)
 
 
 def _attack(name):
-    return _ATTACK_NAMES.get(name, name)
+    return catalogue.title("attacks", name)
+
+
+def _config(results):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**results["config"])
 
 
 def _membership_rows(results, metric):
@@ -91,62 +92,28 @@ def summary_table(results):
     return "\n".join(lines)
 
 
-def _finding_line(f):
-    text = (f"- **{f['verdict']}** — {f['claim']}: effect {f['effect']:+.3f}, "
-            f"95% interval {_ci(f['ci'])}")
-    n = f.get("numbers", {})
-    if f["id"] == "membership/strongest":
-        text += (f". Strongest attack: {_attack(n['strongest_attack_supervised'])} on the "
-                 f"supervised model (AUC {_f(n['supervised_roc_auc'])}), "
-                 f"{_attack(n['strongest_attack_contrastive'])} on the contrastive model "
-                 f"(AUC {_f(n['contrastive_roc_auc'])})")
-        failing = n.get("attacks_where_it_does_not_hold") or []
-        text += (". It does not hold (or is inconclusive) for: "
-                 + ", ".join(_attack(a) for a in failing) if failing
-                 else ". It holds for every attack")
-    elif f["id"].startswith("membership/"):
-        text += (f" (AUC {_f(n['supervised_roc_auc'])} supervised vs "
-                 f"{_f(n['contrastive_roc_auc'])} contrastive)")
-    elif f["id"] == "attribute":
-        text += (f" (accuracy {_f(n['contrastive_accuracy'])} contrastive vs "
-                 f"{_f(n['supervised_accuracy'])} supervised; majority baseline "
-                 f"{_f(n['majority_baseline'])})")
-    elif f["id"] == "talos":
-        cost = f["components"]["utility_cost"]
-        text = (f"- **{f['verdict']}** — {f['claim']}. fraction_of_excess_removed "
-                f"{f['effect']:.3f}, interval {_ci(f['ci'])} (attribute inference "
-                f"{_f(n['contrastive_attribute_accuracy'])} → "
-                f"{_f(n['talos_attribute_accuracy'])}, majority baseline "
-                f"{_f(n['majority_baseline'])}); utility cost {cost['effect']:+.3f}, interval "
-                f"{_ci(cost['ci'])} (test accuracy {_f(n['contrastive_test_accuracy'])} → "
-                f"{_f(n['talos_test_accuracy'])})")
-        kept = f["components"].get("membership_privacy_kept")
-        if kept:
-            text += (f"; membership AUC contrastive − Talos {kept['effect']:+.3f}, interval "
-                     f"{_ci(kept['ci'])}")
-    tpr = f.get("components", {}).get("tpr_at_1%_fpr")
-    if tpr:
-        text += (f"; TPR at 1% FPR, supervised − contrastive {tpr['effect']:+.3f}, "
-                 f"interval {_ci(tpr['ci'])} ({tpr['verdict']})")
-    return text + "."
-
-
 def findings_markdown(results):
     """The findings section: each finding with its effect, interval and verdict."""
     findings = results.get("findings", [])
     if not findings:
         return ["No finding could be judged with the attacks and families run."]
-    interval = findings[0].get("interval", "95% interval")
-    cfg = results["config"]
+    from .audit.judge import CONTRADICTED, finding_class
+
+    cfg = _config(results)
+    interval = findings[0].get("interval", f"{cfg.confidence:.0%} interval")
     lines = [f"Effects are oriented so that a value above 0 supports the paper's claim. "
              f"Intervals: {interval}. A finding **holds** only when its interval excludes 0 "
              f"in the claimed direction, **does not hold** when it excludes 0 in the other "
-             f"direction, and is **inconclusive** otherwise. Talos's finding holds only when "
-             f"the interval of fraction_of_excess_removed is at or above "
-             f"{cfg['min_fraction_removed']:g} and the interval of its utility cost at or "
-             f"below {cfg['max_utility_cost']:g} (`--min-fraction-removed`, "
+             f"direction, and is **inconclusive** otherwise. A membership finding is judged "
+             f"on ROC AUC and at low FPR (TPR at 1% FPR and at the lowest FPR the "
+             f"non-members resolve), each with its own interval: it holds only when AUC "
+             f"holds and no low-FPR component does not hold, and is **{CONTRADICTED}** "
+             f"when AUC holds but a low-FPR component does not. Talos's finding holds only "
+             f"when the interval of fraction_of_excess_removed is at or above "
+             f"{cfg.min_fraction_removed:g} and the interval of its utility cost at or "
+             f"below {cfg.max_utility_cost:g} (`--min-fraction-removed`, "
              f"`--max-utility-cost`).", ""]
-    return lines + [_finding_line(f) for f in findings]
+    return lines + [finding_class(f).render(f, cfg) for f in findings]
 
 
 def _plot_rocs(curves, out, results=None):
@@ -162,6 +129,8 @@ def _plot_rocs(curves, out, results=None):
         for log in (False, True):
             fig, ax = plt.subplots(figsize=(5, 5))
             plot_roc({_family(f, results): c for f, c in by_family.items()}, ax=ax, log=log)
+            if log:  # the low-FPR region the findings judge
+                ax.set_xlim(1e-3, 1)
             ax.set_title(f"{_attack(attack)} membership inference"
                          + (" (log scale)" if log else ""))
             ax.set_xlabel("false-positive rate (non-members called members)")
@@ -232,6 +201,49 @@ def _resolution(results):
     return text + "." if text else ""
 
 
+def low_fpr_attacks(results):
+    """The attacks whose low-FPR ROC region the report shows: every attack of a
+    membership finding whose AUC and low-FPR verdicts disagree, and always the
+    strongest attacks."""
+    attacks = [a for a in results.get("strongest_attack", {}).values() if a]
+    for f in results.get("findings", []):
+        if f.get("disagreement"):
+            n = f.get("numbers", {})
+            attacks += [f["attack"]] if f.get("attack") else [
+                n.get("strongest_attack_supervised"), n.get("strongest_attack_contrastive")]
+    return [a for a in dict.fromkeys(attacks) if a]
+
+
+def _low_fpr_section(results):
+    findings = [f for f in results.get("findings", []) if isinstance(f.get("components"), list)]
+    if not findings:
+        return []
+    md = ["## Low-FPR regime", "",
+          "Membership findings are judged at low FPR as well as on ROC AUC (Carlini et al., "
+          "S&P 2022: the few records an attack exposes at a low false-positive rate are "
+          "what matters)."]
+    # the non-members of the attacks that scored every evaluation record (label-only
+    # attacks a subsample; its own resolution is in the membership section)
+    n = max(f.get("n_non_members", 0) for f in findings)
+    if n:
+        at_1 = 0.01 * n
+        md[-1] += (f" With {n} non-members, 1% FPR is {at_1:g} non-member records"
+                   + (": FEWER THAN 5, so TPR at 1% FPR rests on a handful of records and "
+                      "its interval is wide" if at_1 < 5 else "") + ".")
+    disagreeing = [f for f in findings if f.get("disagreement")]
+    md += [""]
+    if disagreeing:
+        md += ["AUC and low-FPR verdicts disagree for:", ""]
+        md += [f"- `{f['id']}` (**{f['verdict']}**): {f['disagreement']}." for f in disagreeing]
+        md += [""]
+    else:
+        md += ["No membership finding's AUC and low-FPR verdicts disagree.", ""]
+    files = set(results.get("files", []))
+    md += [f"![{a} at low FPR](roc_{a}_log.png)" for a in low_fpr_attacks(results)
+           if f"roc_{a}_log.png" in files]
+    return md + [""]
+
+
 def render_report(results):
     """``report.md``'s text from a results dictionary."""
     cfg, data = results["config"], results["data"]
@@ -271,9 +283,14 @@ def render_report(results):
         md += ["## Attribute inference", "",
                "An MLP trained on the embeddings of the attacker's auxiliary data (the shadow "
                "parts) predicts the sensitive attribute of the target's training records.", "",
-               markdown_table(["Model", "Attack accuracy", "Majority baseline"],
+               "The conditional baseline is the accuracy of an attacker who knows only the "
+               "victim's task label (the most frequent attribute value of that label in "
+               "the auxiliary data); leakage above the larger baseline is the excess the "
+               "findings judge.", "",
+               markdown_table(["Model", "Attack accuracy", "Majority baseline",
+                               "Conditional baseline"],
                               [[_family(f, results), _f(a["accuracy"]),
-                                _f(a["majority_baseline"])]
+                                _f(a["majority_baseline"]), _f(a.get("conditional_baseline"))]
                                for f, a in results["attribute"].items()]), ""]
     if results.get("talos_tradeoff"):
         md += ["## Talos privacy–utility trade-off", "",
@@ -298,6 +315,7 @@ def render_report(results):
                                 _f(d["attribute_inference"]), _f(d["majority_baseline"]),
                                 _f(d["fraction_of_excess_removed"])]
                                for d in results["defenses"]]), ""]
+    md += _low_fpr_section(results)
     plots = [p for p in results.get("files", []) if p.startswith("roc_")]
     if plots:
         md += ["## ROC curves", "", "Positive label = member: the true-positive rate is the "
@@ -305,18 +323,6 @@ def render_report(results):
                "of non-members it calls members.", ""] + [f"![{p}]({p})" for p in plots] + [""]
     md += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in results["versions"].items()), ""]
     return "\n".join(md)
-
-
-def _short_claim(finding_id):
-    """A finding's claim in a few words, for the README."""
-    if finding_id == "membership/strongest":
-        return "membership weaker on contrastive, strongest attacks (AUC, sup. − con.)"
-    if finding_id.startswith("membership/"):
-        return (f"membership weaker on contrastive, {_attack(finding_id.split('/', 1)[1])} "
-                f"(AUC, sup. − con.)")
-    return {"attribute": "attribute inference stronger on contrastive (accuracy, con. − sup.)",
-            "talos": "Talos removes ≥ half the excess attribute leakage at ≤ 0.05 utility "
-                     "cost (fraction_of_excess_removed)"}.get(finding_id, finding_id)
 
 
 def readme_table(results):
@@ -332,8 +338,12 @@ def readme_table(results):
                      _f(report.get("tpr_at_1%_fpr")), _f(attr.get("accuracy"))])
     table = markdown_table(["model", "test acc.", "strongest membership attack: AUC",
                             "its TPR at 1% FPR", "attribute inference"], rows)
-    verdicts = [f"- {_short_claim(f['id'])}: **{f['verdict']}**, effect "
-                f"{f['effect']:+.3f} {_ci(f['ci'])}" for f in results.get("findings", [])]
+    from .audit.judge import finding_class
+
+    cfg = _config(results)
+    verdicts = [f"- {f.get('short_claim') or finding_class(f).short_claim(f, cfg)}: "
+                f"**{f['verdict']}**, effect {f['effect']:+.3f} {_ci(f['ci'])}"
+                for f in results.get("findings", [])]
     return table + "\n\n" + "\n".join(verdicts)
 
 

@@ -108,10 +108,15 @@ def test_fashion_from_fixture_idx(tmp_path):
     for prefix, n in (("train", 30), ("t10k", 10)):
         _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-    data = pl.datasets.load("fashion-mnist", root=tmp_path, task="coarse")
+    data = pl.datasets.load("fashion-mnist", root=tmp_path, task="coarse",
+                            attribute="class")
     assert data.images.shape == (40, 1, 28, 28)
     assert data.sensitive.tolist()[:10] == list(range(10))
-    assert data.target.tolist()[:10] == [0, 1, 0, 1, 0, 2, 0, 2, 3, 2]
+    assert data.target.tolist()[:10] == [0, 1, 0, 1, 0, 2, 0, 2, 2, 2]
+    fine = pl.datasets.load("fashion-mnist-coarse", root=tmp_path)
+    np.testing.assert_array_equal(fine.target, data.target)
+    assert fine.sensitive.tolist()[:10] == [0, 0, 1, 1, 2, 0, 3, 1, 3, 2]
+    assert fine.name == "fashion-mnist-coarse" and len(fine.sensitive_names) == 4
     test_only = pl.datasets.load("fashion-mnist", root=tmp_path, split="test")
     assert len(test_only.target) == 10 and test_only.sensitive is None
     np.testing.assert_array_equal(_read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz"),
@@ -123,3 +128,75 @@ def test_fashion_debian_files():
     data = pl.datasets.load("fashion-mnist", split="test")
     assert data.images.shape == (10000, 1, 28, 28)
     assert np.bincount(data.target).tolist() == [1000] * 10
+
+
+def test_fashion_coarse_grouping_is_a_paper_like_setting():
+    from privlearn.datasets.offline import FASHION_COARSE, fashion_coarse_labels
+
+    members = sorted(m for group in FASHION_COARSE.values() for m in group)
+    assert members == list(range(10)) and len(FASHION_COARSE) == 3
+    assert all(len(group) >= 2 for group in FASHION_COARSE.values())
+    task, attribute, _, _ = fashion_coarse_labels(np.arange(10))
+    pairs = set(zip(task.tolist(), attribute.tolist()))
+    # Every (task, attribute) pair is one fine class: the labels lose nothing.
+    assert len(pairs) == 10
+    # Neither determines the other: every task value holds >= 2 attribute values
+    # and attribute values 0 and 1 occur in every group.
+    for t in range(3):
+        assert len({a for tt, a in pairs if tt == t}) >= 2
+    for a in (0, 1):
+        assert {tt for tt, aa in pairs if aa == a} == {0, 1, 2}
+
+
+def test_fashion_coarse_options_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="attribute must be one of"):
+        pl.datasets.load("fashion-mnist-coarse", root=tmp_path, attribute="colour")
+    with pytest.raises(ValueError, match="task='coarse' only"):
+        pl.datasets.load("fashion-mnist", root=tmp_path, attribute="fine")
+    from privlearn.datasets.offline import fashion_coarse_labels
+    with pytest.raises(ValueError, match="0..9"):
+        fashion_coarse_labels([3, 12])
+
+
+def test_conditional_baseline_beats_majority_when_task_tells():
+    task = np.array([0] * 6 + [1] * 4)
+    attribute = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 1])
+    assert pl.datasets.majority_baseline(attribute) == 0.4
+    assert pl.datasets.conditional_baseline(task, attribute) == pytest.approx(0.7)
+    # Learnt on one set, scored on another; an unseen task value gets the majority.
+    score = pl.datasets.conditional_baseline(task, attribute, [0, 1, 7], [0, 2, 0])
+    assert score == pytest.approx(1.0)
+    np.testing.assert_array_equal(pl.datasets.conditional_guess(task, attribute, [1, 7]),
+                                  [2, 0])
+    # Independent attribute: knowing the task does not help.
+    rng = np.random.default_rng(0)
+    t, a = rng.integers(0, 3, 3000), rng.integers(0, 4, 3000)
+    assert abs(pl.datasets.conditional_baseline(t, a[::-1], t, a)
+               - pl.datasets.majority_baseline(a)) < 0.03
+
+
+def test_conditional_baseline_bad_input():
+    with pytest.raises(ValueError, match="differ in length"):
+        pl.datasets.conditional_baseline([0, 1], [0])
+    with pytest.raises(TypeError, match="both"):
+        pl.datasets.conditional_baseline([0, 1], [0, 1], task_eval=[0])
+    with pytest.raises(TypeError, match="integer labels"):
+        pl.datasets.conditional_baseline([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="empty"):
+        pl.datasets.majority_baseline([])
+
+
+@pytest.mark.skipif(not FASHION_AVAILABLE, reason="Debian's dataset-fashion-mnist not installed")
+def test_fashion_coarse_debian_baselines():
+    data = pl.datasets.load("fashion-mnist-coarse", split="test")
+    assert data.images.shape == (10000, 1, 28, 28)
+    assert np.bincount(data.target).tolist() == [4000, 2000, 4000]
+    # Balanced classes, shared attribute values: the task label does not help.
+    assert pl.datasets.majority_baseline(data.sensitive) == pytest.approx(0.3)
+    assert pl.datasets.conditional_baseline(data.target, data.sensitive) == pytest.approx(0.3)
+    as_class = pl.datasets.load("fashion-mnist", task="coarse", attribute="class", split="test")
+    assert pl.datasets.majority_baseline(as_class.sensitive) == pytest.approx(0.1)
+    assert pl.datasets.conditional_baseline(as_class.target, as_class.sensitive) == \
+        pytest.approx(0.3)
+    parts = pl.datasets.paper_split(data, n_per_part=120, random_state=0)
+    assert np.bincount(parts.target_train.target).tolist() == [48, 24, 48]

@@ -268,3 +268,68 @@ def test_grid_search_on_a_dask_cluster_equals_the_sequential_run(digits, tmp_pat
     # 2 candidates × 2 folds on the workers + the refit here: 5 directories, no clash.
     fits = [d for d in (tmp_path / "dask").iterdir() if (d / "params.pt").is_file()]
     assert len(fits) == 5
+
+
+# --- every objective trains with its own loss under Accelerate ----------------------
+def test_accelerated_talos_trains_byol_with_byols_loss(digits, accelerator):
+    from privlearn.losses import NormalizedMSELoss
+    X, s = digits.images[:128], digits.sensitive[:128]
+    fast = dict(max_epochs=1, batch_size=64, random_state=0, adversary_weight=0.0)
+    plain = pl.Talos(objective="byol", **fast).fit(X, sensitive_features=s)
+    accelerated = AcceleratedTalos(accelerator=accelerator, objective="byol", **fast)
+    accelerated.fit(X, sensitive_features=s)
+    assert type(accelerated.criterion_) is NormalizedMSELoss
+    np.testing.assert_allclose(accelerated.history[:, "train_loss"],
+                               plain.history[:, "train_loss"], rtol=1e-5)
+
+
+def test_accelerated_talos_refuses_nt_xent_for_another_objective(digits, accelerator):
+    from privlearn.distributed import DistributedNTXentLoss
+    talos = AcceleratedTalos(accelerator=accelerator, objective="byol",
+                             criterion=DistributedNTXentLoss, max_epochs=1, batch_size=64)
+    with pytest.raises(ValueError, match="criterion.*byol"):
+        talos.fit(digits.images[:64], sensitive_features=digits.sensitive[:64])
+    assert not talos.history          # refused before any epoch
+
+
+def _objectives_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world), ACCELERATE_USE_CPU="true")
+    torch.set_num_threads(1)
+    acc = accelerate.Accelerator(cpu=True)
+    data = pl.datasets.load("digits")
+    X, s = data.images[:64], data.sensitive[:64]
+    result = {}
+    for objective in pl.catalogue.OBJECTIVES:
+        extra = {"queue_size": 32} if objective == "moco" else {}
+        talos = AcceleratedTalos(accelerator=acc, objective=objective, max_epochs=1,
+                                 batch_size=16, random_state=0, adversary_weight=0.5, **extra)
+        talos.fit(X, sensitive_features=s)
+        net = talos._network()
+        result[objective] = {
+            "criterion": type(talos.criterion_).__name__,
+            "gather": getattr(talos.criterion_, "gather", None),
+            "loss": float(talos.history[-1, "train_loss"]),
+            "weights": float(sum(p.double().sum() for p in net.parameters())),
+            "queue": float(net.queue.double().sum()) if hasattr(net, "queue") else None}
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump(result, f)
+    acc.wait_for_everyone()
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_train_every_objective_with_its_own_loss(tmp_path):
+    torch.multiprocessing.spawn(_objectives_worker, args=(2, free_port(), str(tmp_path)),
+                                nprocs=2)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    expected = {"simclr": "NTXentLoss", "moco": "InfoNCELoss", "byol": "NormalizedMSELoss",
+                "simsiam": "NegativeCosineLoss", "barlow_twins": "BarlowTwinsLoss"}
+    for objective, loss in expected.items():
+        for rank in ranks:
+            assert rank[objective]["criterion"] == loss
+            assert np.isfinite(rank[objective]["loss"])
+        # DDP keeps the encoders equal; the gathered queue keeps MoCo's queues equal.
+        assert ranks[0][objective]["weights"] == pytest.approx(ranks[1][objective]["weights"])
+        assert ranks[0][objective]["queue"] == ranks[1][objective]["queue"]
+    assert ranks[0]["simclr"]["gather"] is True and ranks[0]["barlow_twins"]["gather"] is True

@@ -65,7 +65,7 @@ def test_paper_like_results_hold_with_effects_oriented_to_the_claim():
         f = findings[f"membership/{attack}"]
         assert f["effect"] > 0 and f["ci"][0] > 0 and f["verdict"] == "holds"
         assert f["numbers"]["supervised_roc_auc"] > f["numbers"]["contrastive_roc_auc"]
-        assert "tpr_at_1%_fpr" in f["components"]
+        assert [c["metric"] for c in f["components"]][:2] == ["roc_auc", "tpr@1%fpr"]
     strongest = findings["membership/strongest"]
     assert strongest["verdict"] == "holds"
     assert strongest["numbers"]["attacks_where_it_does_not_hold"] == []
@@ -159,3 +159,94 @@ def test_seeds_combine_by_a_t_interval_over_per_seed_effects():
     assert "t-interval over 3 seeds" in f["interval"]
     assert f["verdict"] == ("holds" if f["ci"][0] > 0 else "inconclusive")
     assert "per_seed" in combined["talos"]["components"]["utility_cost"]
+
+
+# --- low-FPR verdicts (issue 23) ------------------------------------------------------
+
+def _low_fpr_raw(seed=0, n=1000):
+    """AUC favours the claim (supervised leaks more on average) while a quarter of the
+    contrastive model's members are exposed with certainty (TPR at 1% FPR higher)."""
+    rng = np.random.default_rng(seed)
+    m = np.repeat([1, 0], n // 2)
+    sup = m * 1.0 + rng.normal(0, 1, n)
+    con = rng.normal(0, 1, n)
+    exposed = np.flatnonzero(m == 1)[: n // 8]
+    con[exposed] = 10.0
+    raw = {"membership": {}, "attribute": {}, "utility": {}, "eval_membership": m,
+           "test_truth": np.zeros(3, int)}
+    for family, scores in (("supervised", sup), ("contrastive", con)):
+        report = attack_report(m, scores)
+        report.update(n_members=int(m.sum()), n_non_members=int(len(m) - m.sum()))
+        raw["membership"][family] = {"nn": {"scores": scores, "records": np.arange(n),
+                                            "membership": m, "report": report}}
+    return raw
+
+
+def test_auc_holding_but_low_fpr_contradicting_is_not_holds_and_says_so():
+    from privlearn.audit.judge import CONTRADICTED
+
+    findings = by_id(judge_seed(_low_fpr_raw(), CFG, 0))
+    for fid in ("membership/nn", "membership/strongest"):
+        f = findings[fid]
+        auc, at_1, lowest = f["components"]
+        assert auc["metric"] == "roc_auc" and auc["verdict"] == "holds"
+        assert auc["effect"] == f["effect"] and auc["ci"] == f["ci"]
+        assert at_1["metric"] == "tpr@1%fpr" and at_1["verdict"] == "does not hold"
+        assert at_1["effect"] < 0 and at_1["ci"][1] < 0
+        assert lowest["metric"] == "tpr@0.2%fpr"     # 1/500 non-members
+        assert f["verdict"] == CONTRADICTED != "holds"
+        assert "MORE records of the contrastive model" in f["disagreement"]
+    # ... across seeds too
+    per_seed = [judge_seed(_low_fpr_raw(s), CFG, s) for s in range(3)]
+    combined = by_id(combine_seeds(per_seed, CFG))["membership/nn"]
+    assert combined["verdict"] == CONTRADICTED and combined["disagreement"]
+    assert combined["components"][1]["per_seed"]
+
+
+def test_report_wording_follows_the_confidence_and_shows_the_disagreement():
+    from dataclasses import asdict
+
+    from privlearn.report import findings_markdown, render_report
+
+    cfg = AuditConfig(n_boot=300, confidence=0.9, min_fraction_removed=0.7,
+                      max_utility_cost=0.1)
+    results = {"config": asdict(cfg),
+               "findings": combine_seeds([judge_seed(_low_fpr_raw(), cfg, 0)], cfg)}
+    text = "\n".join(findings_markdown(results))
+    assert "90% interval" in text and "95%" not in text
+    assert "contradicted at low FPR" in text and "MORE records" in text
+    talos = by_id(combine_seeds([judge_seed(make_raw(**PAPER), cfg, 0)], cfg))["talos"]
+    line = "\n".join(findings_markdown({"config": asdict(cfg), "findings": [talos]}))
+    assert "≥ 0.7" in line and "≤ 0.1" in line and "at least 70%" in line
+
+
+def test_conditional_baseline_is_the_per_label_majority():
+    from privlearn.audit.attack import conditional_baseline
+
+    # attribute = label for 90% of the aux records: knowing the label gives it away
+    aux_y = np.repeat([0, 1], 50)
+    aux_s = aux_y.copy()
+    aux_s[:5] = 1
+    victims_y = np.array([0, 0, 1, 1, 1])
+    victims_s = np.array([0, 1, 1, 1, 0])
+    accuracy, guesses = conditional_baseline(aux_y, aux_s, victims_y, victims_s)
+    assert guesses.tolist() == [0, 0, 1, 1, 1] and accuracy == pytest.approx(3 / 5)
+
+
+def test_findings_use_the_larger_baseline():
+    raw = make_raw(**PAPER)
+    truth = raw["attribute"]["contrastive"]["truth"]
+    guesses = truth.copy()
+    guesses[:30] = 1 - guesses[:30]  # conditional baseline 0.9 > majority 0.5
+    for family in raw["attribute"]:
+        raw["attribute"][family]["conditional_guesses"] = guesses
+    findings = by_id(judge_seed(raw, CFG, 0))
+    n = findings["talos"]["numbers"]
+    assert n["conditional_baseline"] == pytest.approx(0.9) and n["baseline"] == n[
+        "conditional_baseline"]
+    assert findings["talos"]["effect"] == pytest.approx(
+        (n["contrastive_attribute_accuracy"] - n["talos_attribute_accuracy"])
+        / (n["contrastive_attribute_accuracy"] - 0.9))
+    assert "conditional baseline" in findings["talos"]["claim"]
+    a = findings["attribute"]["numbers"]
+    assert a["contrastive_excess_leakage"] == pytest.approx(a["contrastive_accuracy"] - 0.9)

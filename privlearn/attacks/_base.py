@@ -22,7 +22,8 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
-from .._target import KeepsTargetOnClone, check_target
+from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
+                       remember_target)
 from ..records import Records, as_array, check_class_labels, missing_mask
 from ._features import label_columns
 
@@ -142,6 +143,12 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
     (``model`` is the target in audit mode, the fitted shadow otherwise) and
     ``_decision(X)`` (a continuous score on the target, member when ``> 0``); they
     set ``decision_scale_`` in ``_fit_attack``.
+
+    In audit mode the attack's fitted state is learned from the target's answers,
+    so ``fit`` records a digest of the target (:func:`privlearn._target.model_state`)
+    and every prediction method raises :class:`privlearn._target.StaleTargetError`
+    (a ``ValueError``) once the target has been refitted or replaced: its scores
+    would be silently calibrated on another model.  Refit the attack.
     """
 
     #: Methods the target (and the shadow) must offer.
@@ -200,6 +207,8 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             self.shadow_ = clone(self.shadow).fit(X.inputs[members], X.labels[members])
             model = self.shadow_
         self._fit_attack(model, X, y)
+        # Audit mode learns from the target's answers: refuse a later refit of it.
+        remember_target(self, target if self.shadow is None else None)
         self.classes_ = np.array([0, 1])
         if np.ndim(X.inputs) == 2:            # tabular records: sklearn's n_features_in_
             self.n_features_in_ = X.inputs.shape[1]
@@ -207,11 +216,16 @@ class MembershipAttack(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             del self.n_features_in_
         return self
 
-    def _checked_records(self, X):
+    def _checked_records(self, X, *, check_stale=True):
         check_is_fitted(self, "classes_")
         X = check_records(X)
         self._check_n_features(X.inputs)
         check_labels_in_classes(self.target, X.labels)
+        # The one stale-target check of every membership attack (decision_function,
+        # predict, predict_proba, score and the subclasses' own scoring methods
+        # come through here): see privlearn._target.StaleTargetError.
+        if check_stale:
+            check_target_unchanged(self, self.target)
         return X
 
     def _check_n_features(self, inputs):

@@ -127,6 +127,18 @@ def _seeded(estimator, seed):
     return model
 
 
+def _as_records(X, argument="X"):
+    """Records as they are; a bare array of images becomes Records of label 0
+    (encoders and their reference encoders read no labels)."""
+    if isinstance(X, Records) or X is None or isinstance(X, (str, bytes, dict)):
+        return check_records(X, argument=argument)
+    inputs = np.asarray(X)
+    if inputs.ndim < 2 or inputs.dtype.kind not in "biuf":
+        return check_records(X, argument=argument)
+    return check_records(Records(inputs, np.zeros(len(inputs), dtype=np.int64)),
+                         argument=argument)
+
+
 def _fit_one(estimator, inputs, labels):
     # Runs in a joblib worker (a process or a dask worker): one reference model.
     return estimator.fit(inputs, labels)
@@ -137,9 +149,12 @@ class ReferenceModels(BaseEstimator):
 
     Parameters
     ----------
-    estimator : unfitted classifier with ``predict_proba``
+    estimator : unfitted classifier with ``predict_proba``, or unfitted transformer
         The training recipe (cloned for every model), e.g. the target's own
-        recipe, or ``make_pipeline(pl.SimCLR(...), LogisticRegression())``.
+        recipe, or ``make_pipeline(pl.SimCLR(...), LogisticRegression())``.  A
+        transformer (``fit`` and ``transform``, no ``predict_proba``, e.g.
+        ``pl.SimCLR(...)``) gives reference *encoders*, trained on the images of
+        their halves without labels (for :class:`privlearn.attacks.EncoderLiRA`).
     n_models : int, default=16
         Number of models.  Each pool record trains ``n_models // 2`` of them.
     random_state : int, RandomState instance or None, default=None
@@ -184,21 +199,38 @@ class ReferenceModels(BaseEstimator):
         self.verbose = verbose
 
     # --- checks -----------------------------------------------------------------
-    def _check_params(self, X):
+    def _is_transformer(self):
+        """The recipe is an encoder (``fit`` + ``transform``, no ``predict_proba``)."""
         est = self.estimator
-        for method in ("fit", "predict_proba"):
-            if not callable(getattr(est, method, None)):
-                raise TypeError(f"`shadow` (the reference models' recipe) must be an "
-                                f"estimator with {method}(), got {type(est).__name__}")
+        return (not callable(getattr(est, "predict_proba", None))
+                and callable(getattr(est, "transform", None)))
+
+    def _check_recipe(self):
+        est = self.estimator
+        if not callable(getattr(est, "fit", None)) or not (
+                callable(getattr(est, "predict_proba", None))
+                or callable(getattr(est, "transform", None))):
+            raise TypeError("`shadow` (the reference models' recipe) must be an estimator "
+                            "with fit() and predict_proba() (a classifier) or transform() "
+                            f"(an encoder), got {type(est).__name__}")
+
+    def _check_params(self, X):
+        self._check_recipe()
         n = self.n_models
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"`n_shadows` (number of reference models) must be a "
                              f"positive integer, got {n!r}")
+        n_jobs = self.n_jobs
+        if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral)
+                                   or isinstance(n_jobs, bool) or n_jobs == 0):
+            raise ValueError(f"`n_jobs` must be None or a non-zero integer, got {n_jobs!r}")
+        # Each model trains on about half of the pool: a pool of fewer than
+        # 2 records per model's half leaves some model with nothing to train on.
         if len(X) < 2:
             raise ValueError(f"the pool holds {len(X)} record(s) (n_samples = {len(X)}); "
                              "reference models need at least 2 (each trains on a random "
                              "half)")
-        if len(np.unique(np.asarray(X.labels))) < 2:
+        if not self._is_transformer() and len(np.unique(np.asarray(X.labels))) < 2:
             raise ValueError("the pool's labels hold only one class; reference models "
                              "are classifiers and need at least 2 classes")
 
@@ -216,7 +248,7 @@ class ReferenceModels(BaseEstimator):
 
         Parameters
         ----------
-        X : Records
+        X : Records, or array of images for an encoder recipe
             The attacker's pool (it may hold the candidates to attack).
         y : ignored
             Present for the estimator API (membership is not needed).
@@ -225,27 +257,36 @@ class ReferenceModels(BaseEstimator):
         -------
         self : ReferenceModels
         """
-        X = check_records(X)
+        self._check_recipe()
+        X = _as_records(X) if self._is_transformer() else check_records(X)
         self._check_params(X)
         rng = check_random_state(self.random_state)
         labels = np.asarray(X.labels)
         # Every model must see at least two classes: redraw the halves (a few
         # times at most, on tiny pools) until it does.
+        # Encoders need no labels: only that every model trains on 2 records or more.
+        need = 2
         for _ in range(_MAX_DRAWS):
             in_ = self._draw_halves(len(X), rng)
-            n_seen = np.array([len(np.unique(labels[mask])) for mask in in_])
-            if (n_seen >= 2).all():
+            n_seen = (in_.sum(axis=1) if self._is_transformer()
+                      else np.array([len(np.unique(labels[mask])) for mask in in_]))
+            if (n_seen >= need).all():
                 break
         else:
             k = int(np.argmin(n_seen))
             raise ValueError(
                 f"the pool of {len(X)} records is too small for n_shadows="
                 f"{self.n_models}: in {_MAX_DRAWS} draws of the halves, reference model "
-                f"{k} always trained on records of fewer than 2 classes; use a larger pool")
+                f"{k} always trained on " + ("fewer than 2 records" if self._is_transformer()
+                                             else "records of fewer than 2 classes")
+                + "; use a larger pool")
         seeds = (rng.randint(np.iinfo(np.int32).max, size=self.n_models)
                  if self.random_state is not None else [None] * self.n_models)
+        inputs = np.asarray(X.inputs)
+        # An encoder recipe trains on images alone (self-supervised): no labels.
         jobs = (delayed(_fit_one)(_seeded(self.estimator, None if s is None else int(s)),
-                                  X.inputs[np.flatnonzero(mask)], labels[mask])
+                                  inputs[np.flatnonzero(mask)],
+                                  None if self._is_transformer() else labels[mask])
                 for mask, s in zip(in_, seeds))
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
         models = parallel(jobs)
@@ -255,6 +296,7 @@ class ReferenceModels(BaseEstimator):
         self.models_ = list(models)
         self.in_ = in_
         self.n_pool_ = len(X)
+        self.input_shape_ = tuple(inputs.shape[1:])
         # Pool records are found again by their bytes; duplicates in the pool
         # count as IN for a model that trained on any copy.
         self.pool_labels_ = np.unique(labels)
@@ -280,7 +322,12 @@ class ReferenceModels(BaseEstimator):
             Whether each record is in the pool.
         """
         check_is_fitted(self, "models_")
-        X = check_records(X)
+        X = _as_records(X)
+        if (getattr(self, "input_shape_", None) is not None
+                and tuple(np.shape(X.inputs)[1:]) != self.input_shape_):
+            # Other image size or channels: no record can be in the pool.
+            return (np.zeros((self.n_models, len(X)), dtype=bool),
+                    np.zeros(len(X), dtype=bool))
         keys = record_keys(X, dtype=self.pool_dtype_, label_values=self.pool_labels_)
         if keys.dtype != self.keys_.dtype:   # other input shape: no record matches
             return (np.zeros((self.n_models, len(X)), dtype=bool),

@@ -27,7 +27,8 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
-from .._target import KeepsTargetOnClone, check_target
+from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
+                       remember_target)
 from ..records import as_array, check_class_labels
 
 __all__ = ["AttributeInference", "attribute_leakage_scorer"]
@@ -255,6 +256,8 @@ class AttributeInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         self.attack_model_ = attack_model.fit(Z, y)
         self.classes_ = self.attack_model_.classes_
         self.n_embedding_features_ = Z.shape[1]
+        # The attack model reads this embedder's embeddings: refuse a refitted one.
+        remember_target(self, embedder)
         n_features = _n_table_features(X)
         if n_features is not None:            # tabular inputs: sklearn's n_features_in_
             self.n_features_in_ = n_features
@@ -271,7 +274,11 @@ class AttributeInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
                    "row of features per sample)")
             raise ValueError(f"{got}, but AttributeInference is expecting {n_features} "
                              "features as input (the inputs it was fitted on).")
-        return _embed(_embedder(self.target), X)
+        embedder = _embedder(self.target)
+        # The attack model was trained on the embeddings of the target as it was
+        # at fit; a refitted encoder embeds differently (StaleTargetError).
+        check_target_unchanged(self, embedder)
+        return _embed(embedder, X)
 
     def predict(self, X):
         """Infer the sensitive attribute of images ``X``.

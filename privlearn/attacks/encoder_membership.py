@@ -29,7 +29,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._target import KeepsTargetOnClone, check_target
+from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
+                       remember_target)
 from ..records import Records
 from ._base import check_membership, scale_of
 from .attribute import _embed
@@ -297,6 +298,10 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
             self.attack_model_ = clone(recipe).fit(features, y)
             self.decision_scale_ = 1.0
         self.classes_ = np.array([0, 1])
+        # Audit mode learns the attack from the target's similarities, and
+        # ``center_`` is the target's mean embedding in both protocols: refuse a
+        # refitted target at prediction (StaleTargetError).
+        remember_target(self, target if self.shadow_ is None or self.center else None)
         self.input_shape_ = images.shape[1:]
         if images.ndim == 2:                      # flat inputs: sklearn's n_features_in_
             self.n_features_in_ = images.shape[1]
@@ -328,6 +333,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
                         else f"inputs of shape {fitted} (the shape it was fitted on)")
             raise ValueError(f"{got}, but {type(self).__name__} is expecting {expected} "
                              "as input.")
+        check_target_unchanged(self, self.target)
         features = self._features(self.similarities(self.target, images, center=self.center_))
         if self.method == "threshold":
             return features[:, 0] - self.threshold_

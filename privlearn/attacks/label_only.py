@@ -82,6 +82,10 @@ class LabelOnlyMembershipInference(MembershipAttack):
     ``decision_function`` on the same records reuse the last computed distances
     while the model's fitted state is unchanged (a refit of the target
     invalidates them; a model that cannot be pickled is queried every time).
+    In audit mode, ``predict``, ``predict_proba``, ``decision_function`` and
+    ``score`` raise :class:`~privlearn._target.StaleTargetError` once the
+    target has been refitted (τ was calibrated on the old target); refit the
+    attack.  :meth:`boundary_distance` measures the current target and does not.
 
     Examples
     --------
@@ -232,7 +236,9 @@ class LabelOnlyMembershipInference(MembershipAttack):
         >>> attack.boundary_distance(records).round(2).tolist()
         [0.5, 0.3, 0.3, 0.5]
         """
-        return self._distances(self.target, self._checked_records(X))
+        # A measurement of the target as it is now (it uses no threshold), so a
+        # refitted target is measured afresh rather than refused.
+        return self._distances(self.target, self._checked_records(X, check_stale=False))
 
     def _decision(self, X):
         return self._distances(self.target, X) - self.threshold_

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from .._target import remember_target
 from ._base import check_labels_in_classes, check_records
 from ._reference import PROBA_FLOOR, ReferenceAttack
 
@@ -131,6 +132,9 @@ class RMIA(ReferenceAttack):
         population = X if self.population is None else self.population
         self.population_log_ratios_ = np.sort(self._log_ratios(population))
         self.decision_scale_ = 1.0
+        # The population's ratios hold the target's answers: a refit of the
+        # target makes them stale (StaleTargetError at prediction).
+        remember_target(self, self.target)
 
     def score_samples(self, X):
         """RMIA's score: the fraction of population records ``z`` with

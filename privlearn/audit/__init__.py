@@ -27,14 +27,15 @@ from dataclasses import asdict
 import numpy as np
 from sklearn.utils import Bunch
 
+from .. import catalogue
 from .. import datasets as _datasets
 from .. import stats
-from .attack import (MEMBERSHIP_REGISTRY, run_attribute, run_erasure, run_membership,
-                     utility)
+from .attack import encoder_of, reference_encoders, run_attribute, run_erasure, run_membership, utility
 from .config import (ATTACKS, BACKBONES, FAMILIES, MEMBERSHIP_ATTACKS, REFERENCE_ATTACKS,
                      SEED_OFFSETS, AuditConfig, build_config, check_config, check_out,
                      seeds)
 from .judge import combine_seeds, judge_seed, strongest_attack
+from .provenance import environment
 from .output import (AuditLockedError, Checkpoints, OutputLock, ReportExistsError,
                      check_existing_report)
 from .progress import Progress
@@ -62,7 +63,20 @@ def _versions():
 def _public(result):
     """An attack result without its per-record arrays (those stay in checkpoints)."""
     return {k: v for k, v in result.items()
-            if k not in ("predictions", "truth", "test_predictions")}
+            if k not in ("predictions", "truth", "test_predictions", "conditional_guesses")}
+
+
+def _baseline(leak):
+    """The larger of the majority and the conditional baseline of an attribute result."""
+    return max(leak["majority_baseline"], leak.get("conditional_baseline") or 0.0)
+
+
+def _membership_attacks(cfg):
+    """The configuration's membership attacks whose needs can be met (catalogue
+    order is the order of ``cfg.attacks``); ``reference`` needs ``reference_models``."""
+    return [a for a in cfg.attacks if a in catalogue.ATTACKS
+            and catalogue.ATTACKS[a].kind == "membership"
+            and not ("reference" in catalogue.needs("attacks", a) and cfg.reference_models == 0)]
 
 
 def _run_repeat(cfg, data, seed, store, model_store, progress):
@@ -80,8 +94,7 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
         spec = next(s for s in specs if (s.family, s.role, s.weight) == (family, role, weight))
         return models[spec.name]
 
-    membership_attacks = [a for a in cfg.attacks if a in MEMBERSHIP_REGISTRY
-                          and not (a in REFERENCE_ATTACKS and cfg.reference_models == 0)]
+    membership_attacks = _membership_attacks(cfg)
     run_attr = "attribute" in cfg.attacks and has_attribute
     raw = {"membership": {}, "attribute": {}, "utility": {},
            "eval_membership": sets.eval[1], "test_truth": np.asarray(sets.test[1])}
@@ -104,7 +117,9 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
             return entry["reference"]
 
         ctx = Bunch(cfg=cfg, family=family, target=target, shadow=shadow, sets=sets,
-                    seed=seed, pool=pool, reference=reference)
+                    seed=seed, pool=pool, reference=reference, encoder=encoder_of(target),
+                    reference_encoders=lambda reference=reference: reference_encoders(
+                        reference()))
         raw["membership"][family] = {
             attack: store.get_or_compute(
                 f"attack-{family}-{attack}-seed{seed}",
@@ -114,7 +129,7 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
             raw["attribute"][family] = store.get_or_compute(
                 f"attribute-{family}-seed{seed}",
                 lambda: run_attribute(target, sets, seed))[0]
-        if any(MEMBERSHIP_REGISTRY[a].needs_reference for a in membership_attacks):
+        if any("reference" in catalogue.needs("attacks", a) for a in membership_attacks):
             reference()  # its training time, also when every attack was resumed
         progress.done()
 
@@ -130,7 +145,8 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
                 f"attribute-{key}-seed{seed}", lambda: run_attribute(target, sets, seed))[0]
             tradeoff.append({"adversary_weight": weight, "model": key, "test_accuracy": acc,
                              "attribute_inference": leak["accuracy"],
-                             "majority_baseline": leak["majority_baseline"]})
+                             "majority_baseline": leak["majority_baseline"],
+                             "conditional_baseline": leak.get("conditional_baseline")})
     defenses = []
     if run_attr and "talos" in families:
         defenses = [dict(p, defense="none (contrastive)" if p["model"] == "contrastive"
@@ -142,15 +158,19 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
                                     "encoder, post hoc", "model": "contrastive+leace",
                          "test_accuracy": erased["test_accuracy"],
                          "attribute_inference": erased["accuracy"],
-                         "majority_baseline": erased["majority_baseline"]})
+                         "majority_baseline": erased["majority_baseline"],
+                         "conditional_baseline": erased.get("conditional_baseline")})
         base = defenses[0]
         for row in defenses:
             removed = float(stats.fraction_of_excess_removed(
                 base["attribute_inference"], row["attribute_inference"],
-                base["majority_baseline"]))
+                _baseline(base)))
             row["fraction_of_excess_removed"] = None if np.isnan(removed) else removed
             row["utility_cost"] = base["test_accuracy"] - row["test_accuracy"]
-    raw.update(parts=parts, tradeoff=tradeoff, defenses=defenses, seconds=seconds)
+    from .provenance import model_digests
+
+    raw.update(parts=parts, tradeoff=tradeoff, defenses=defenses, seconds=seconds,
+               model_digests=model_digests(models))
     return raw
 
 
@@ -230,23 +250,10 @@ def run_audit(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn", e
         return _run_locked(cfg, out, progress)
 
 
-def _run_locked(cfg, out, progress_enabled):
-    data = load_data(cfg)
-    has_attribute = data.sensitive is not None
-    families = [f for f in FAMILIES if f != "talos" or has_attribute]
-    n_sweep = len([w for w in cfg.talos_weights if w != cfg.talos_weight]) \
-        if has_attribute else 0
-    progress = Progress(range(cfg.repeats * (3 * len(families) + n_sweep)), progress_enabled)
-    store, model_store = Checkpoints(out, cfg), Checkpoints(out, cfg, models=True)
-    started = time.perf_counter()
-    raws = []
-    try:
-        for seed in seeds(cfg):
-            raws.append(_run_repeat(cfg, data, seed, store, model_store, progress))
-    finally:
-        progress.close()
-    findings = combine_seeds([judge_seed(raw, cfg, s) for raw, s in zip(raws, seeds(cfg))],
-                             cfg)
+def _results(cfg, data, raws, findings, wall_seconds):
+    """results.json's dictionary.  One section per key: a new section (e.g.
+    ``results["environment"]``, ``results["model_digests"]``) is one more key here,
+    computed from ``cfg``, ``data`` or the repeats' ``raws``."""
     first = raws[0]
     membership = {f: {a: r["report"] for a, r in by.items()}
                   for f, by in first["membership"].items()}
@@ -268,8 +275,34 @@ def _run_locked(cfg, out, progress_enabled):
         "talos_tradeoff": first["tradeoff"],
         "defenses": first["defenses"],
         "train_seconds": {k: v for raw in raws for k, v in raw["seconds"].items()},
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "wall_seconds": round(wall_seconds, 1),
+        # what decides the floating-point path, and a digest of every trained model,
+        # so that two runs can be compared (``privlearn compare a.json b.json``)
+        "environment": environment(cfg.device),
+        "model_digests": {k: v for raw in raws for k, v in raw["model_digests"].items()},
     }
+    return results
+
+
+def _run_locked(cfg, out, progress_enabled):
+    data = load_data(cfg)
+    has_attribute = data.sensitive is not None
+    families = [f for f in FAMILIES if f != "talos" or has_attribute]
+    n_sweep = len([w for w in cfg.talos_weights if w != cfg.talos_weight]) \
+        if has_attribute else 0
+    progress = Progress(range(cfg.repeats * (3 * len(families) + n_sweep)), progress_enabled)
+    store, model_store = Checkpoints(out, cfg), Checkpoints(out, cfg, models=True)
+    started = time.perf_counter()
+    raws = []
+    try:
+        for seed in seeds(cfg):
+            raws.append(_run_repeat(cfg, data, seed, store, model_store, progress))
+    finally:
+        progress.close()
+    findings = combine_seeds([judge_seed(raw, cfg, s) for raw, s in zip(raws, seeds(cfg))],
+                             cfg)
+    results = _results(cfg, data, raws, findings, time.perf_counter() - started)
+    first = raws[0]
     curves = {attack: {f: (r["membership"], r["scores"]) for f, r in
                        ((f, first["membership"][f][attack]) for f in first["membership"])}
               for attack in next(iter(first["membership"].values()), {})}

@@ -1,22 +1,59 @@
-"""Stage 3, attack: a registry of the audit's attacks.
+"""Stage 3, attack: the audit's attacks, one module-level function each.
 
-Adding a membership attack is one entry in :data:`MEMBERSHIP_REGISTRY`: a
-:class:`MembershipAttack` with a title and a function
-``run(ctx) -> {"scores", "records", ...}`` (``ctx``: see :class:`MembershipAttack`)
-where ``records`` indexes the evaluation records (``sets.eval``, members first)
-that were scored.  Every result keeps its per-record scores, so the judge can
-bootstrap any difference between families on the same records.
+The registry is :data:`privlearn.catalogue.ATTACKS`: a membership attack is one
+function ``run_<name>(ctx) -> {"scores", "records", ...}`` here (or in any module)
+plus one :class:`privlearn.catalogue.Spec` whose ``path`` names it, with
+``kind="membership"`` and its ``needs``.  ``records`` indexes the evaluation
+records (``sets.eval``, members first) that were scored; ``"predictions"`` (0/1 per
+scored record) is optional.  Every result keeps its per-record scores, so the judge
+can bootstrap any difference between families on the same records.
+
+The context ``ctx`` an attack gets (a :class:`sklearn.utils.Bunch`; this contract
+is stable, plug-in attacks rely on it):
+
+``cfg``
+    The :class:`~privlearn.audit.AuditConfig`.
+``family``
+    The model family attacked (``"contrastive"``, ``"supervised"``, ``"talos"``).
+``target``, ``shadow``
+    The family's fitted target and shadow models (image classifiers).
+``sets``
+    The attack record sets (:func:`privlearn.audit.split.attack_sets`): ``eval``
+    (target's members first, then non-members: ``(records, membership)``),
+    ``shadow`` (the same for the shadow model), ``aux``, ``victims``, ``train``,
+    ``test``.
+``seed``
+    The repeat's seed (use it as ``random_state``).
+``pool``
+    The attacker's own records (the shadow parts).
+``reference()``
+    The family's reference models (:class:`privlearn.attacks.ReferenceModels` on
+    the pool), trained on first use, checkpointed and shared by every attack whose
+    ``needs`` contain ``"reference"``; an attack that calls it must declare that need.
+``encoder``
+    The family's encoder (``encoder_of(target)``: a fitted transformer of images).
+``reference_encoders()``
+    The encoders inside the family's reference models (same training as
+    ``reference()``, no extra cost): a list of fitted transformers.
+
+An attack whose needs cannot be met is skipped (``reference`` with
+``reference_models=0``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from .. import catalogue
+
 __all__ = ["MembershipAttack", "MEMBERSHIP_REGISTRY", "run_membership", "run_attribute",
-           "utility"]
+           "utility", "encoder_of", "reference_encoders", "run_nn", "run_correctness",
+           "run_confidence", "run_entropy", "run_modified_entropy", "run_label_only",
+           "run_lira", "run_rmia", "run_encodermi", "conditional_baseline"]
 
 
 def _frozen(model):
@@ -42,13 +79,26 @@ def _metric_attack(method):
     return run
 
 
+run_nn = _metric_attack("nn")
+run_correctness = _metric_attack("correctness")
+run_confidence = _metric_attack("confidence")
+run_entropy = _metric_attack("entropy")
+run_modified_entropy = _metric_attack("modified_entropy")
+for _name, _run in (("nn", run_nn), ("correctness", run_correctness),
+                    ("confidence", run_confidence), ("entropy", run_entropy),
+                    ("modified_entropy", run_modified_entropy)):
+    _run.__name__ = _run.__qualname__ = f"run_{_name}"
+    _run.__doc__ = (f"The {_name} metric attack (shadow-model protocol) on "
+                    f"``ctx.target``.")
+
+
 def _balanced_sample(membership, n_records, rng):
     k = min(n_records // 2, int(membership.sum()), int((1 - membership).sum()))
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(membership == v), k,
                                               replace=False) for v in (1, 0)]))
 
 
-def _label_only(ctx):
+def run_label_only(ctx):
     """HopSkipJump costs many queries per record: attack a balanced subsample (the
     same records for every family, so comparisons stay paired)."""
     from ..attacks.label_only import LabelOnlyMembershipInference
@@ -87,13 +137,25 @@ def _reference_attack(kind):
     return run
 
 
+run_lira = _reference_attack("lira")
+run_rmia = _reference_attack("rmia")
+run_lira.__name__ = run_lira.__qualname__ = "run_lira"
+run_rmia.__name__ = run_rmia.__qualname__ = "run_rmia"
+
+
 def encoder_of(model):
     """The encoder (a transformer of images) inside a family's model."""
+    model = getattr(model, "model_", model)  # PoolAttributeFit (Talos references)
     first = model.steps[0][1] if hasattr(model, "steps") else model
     return first
 
 
-def _encoder_mi(ctx):
+def reference_encoders(reference):
+    """The encoders inside fitted reference models (:class:`ReferenceModels`)."""
+    return [encoder_of(m) for m in reference.models_]
+
+
+def run_encodermi(ctx):
     """EncoderMI on the family's encoder, in audit mode: the owner's worst case,
     cross-validated (5 folds) on the target's own evaluation records, since a
     shadow encoder would cost another full training per family."""
@@ -102,7 +164,7 @@ def _encoder_mi(ctx):
     from ..attacks.encoder_membership import EncoderMembershipInference
 
     X_eval, m_eval = ctx.sets.eval
-    attack = EncoderMembershipInference(target=encoder_of(ctx.target), shadow=None,
+    attack = EncoderMembershipInference(target=ctx.encoder, shadow=None,
                                         n_views=ctx.cfg.encodermi_views,
                                         random_state=ctx.seed)
     cv = StratifiedKFold(5, shuffle=True, random_state=ctx.seed)
@@ -114,11 +176,9 @@ def _encoder_mi(ctx):
 
 @dataclass(frozen=True)
 class MembershipAttack:
-    """One membership attack of the audit.
+    """One membership attack as the audit sees it (a view of its catalogue entry).
 
-    ``run(ctx)`` gets a context with ``cfg``, ``family``, ``target``, ``shadow``,
-    ``sets``, ``seed``, ``pool`` (the attacker's records) and ``reference()`` (the
-    family's shared reference models, trained on first use and checkpointed).
+    ``run(ctx)`` gets the context documented in this module's docstring.
     """
 
     title: str
@@ -126,28 +186,35 @@ class MembershipAttack:
     needs_reference: bool = False
 
 
-#: name -> attack.  The order is the order of the report's columns.
-MEMBERSHIP_REGISTRY = {
-    "nn": MembershipAttack("NN-based", _metric_attack("nn")),
-    "correctness": MembershipAttack("Correctness", _metric_attack("correctness")),
-    "confidence": MembershipAttack("Confidence", _metric_attack("confidence")),
-    "entropy": MembershipAttack("Entropy", _metric_attack("entropy")),
-    "modified_entropy": MembershipAttack("Modified entropy",
-                                         _metric_attack("modified_entropy")),
-    "label_only": MembershipAttack("Label-only", _label_only),
-    "lira": MembershipAttack("LiRA (offline)", _reference_attack("lira"),
-                             needs_reference=True),
-    "rmia": MembershipAttack("RMIA (offline)", _reference_attack("rmia"),
-                             needs_reference=True),
-    "encodermi": MembershipAttack("EncoderMI (audit mode)", _encoder_mi),
-}
+class _Registry(Mapping):
+    """name -> :class:`MembershipAttack`, read live from
+    :data:`privlearn.catalogue.ATTACKS` (plug-ins included); kept for backward
+    compatibility."""
+
+    def _specs(self):
+        return {n: s for n, s in catalogue.ATTACKS.items() if s.kind == "membership"}
+
+    def __getitem__(self, name):
+        spec = self._specs()[name]
+        return MembershipAttack(spec.title, catalogue.load(spec), "reference" in spec.needs)
+
+    def __iter__(self):
+        return iter(self._specs())
+
+    def __len__(self):
+        return len(self._specs())
+
+
+#: name -> attack, in catalogue order (the order of the report's columns).
+MEMBERSHIP_REGISTRY = _Registry()
 
 
 def run_membership(name, ctx):
     """Run one registered attack; add its metric report (on the scored records)."""
     from .. import metrics
 
-    result = MEMBERSHIP_REGISTRY[name].run(ctx)
+    spec = catalogue.ATTACKS[name]
+    result = catalogue.load(spec)(ctx)
     membership = ctx.sets.eval[1][result["records"]]
     result["membership"] = membership
     report = metrics.attack_report(membership, result["scores"],
@@ -160,9 +227,29 @@ def run_membership(name, ctx):
     return result
 
 
+def conditional_baseline(aux_labels, aux_attribute, victim_labels, victim_attribute):
+    """Accuracy of an attacker who knows only the task label: it guesses, for each
+    victim, the attribute value most frequent among the auxiliary records of the
+    victim's label (the overall most frequent value for a label absent from aux)."""
+    aux_labels, aux_attribute = np.asarray(aux_labels), np.asarray(aux_attribute)
+    victim_labels, victim_attribute = np.asarray(victim_labels), np.asarray(victim_attribute)
+    values = np.unique(np.concatenate([aux_attribute, victim_attribute]))
+    overall = values[np.argmax([(aux_attribute == v).sum() for v in values])]
+    labels = np.unique(victim_labels)
+    # label x value counts in one vectorised comparison (few labels, few values)
+    counts = ((aux_labels[:, None, None] == labels[None, :, None])
+              & (aux_attribute[:, None, None] == values[None, None, :])).sum(axis=0)
+    guess_per_label = np.where(counts.sum(axis=1) > 0, values[counts.argmax(axis=1)],
+                               overall)
+    guesses = guess_per_label[np.searchsorted(labels, victim_labels)]
+    return float(np.mean(guesses == victim_attribute)), guesses
+
+
 def run_attribute(target, sets, seed):
     """Attribute inference: an MLP fitted on the auxiliary data's embeddings
-    predicts the victims' attribute."""
+    predicts the victims' attribute.  Beside the majority baseline, the
+    conditional baseline: the accuracy of an attacker who knows only the victims'
+    task labels (:func:`conditional_baseline`, from the auxiliary frequencies)."""
     from ..attacks.attribute import AttributeInference
 
     attack = AttributeInference(target=_frozen(target), random_state=seed)
@@ -170,9 +257,14 @@ def run_attribute(target, sets, seed):
     truth = np.asarray(sets.victims[1])
     predictions = np.asarray(attack.predict(sets.victims[0]))
     counts = np.bincount(truth)
-    return {"accuracy": float(np.mean(predictions == truth)),
-            "majority_baseline": float(counts.max() / counts.sum()),
-            "predictions": predictions, "truth": truth}
+    result = {"accuracy": float(np.mean(predictions == truth)),
+              "majority_baseline": float(counts.max() / counts.sum()),
+              "predictions": predictions, "truth": truth}
+    labels = sets.get("aux_labels"), sets.get("victim_labels")
+    if labels[0] is not None and labels[1] is not None:
+        result["conditional_baseline"], result["conditional_guesses"] = conditional_baseline(
+            labels[0], sets.aux[1], labels[1], truth)
+    return result
 
 
 def utility(target, sets):

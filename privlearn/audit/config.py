@@ -15,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import catalogue as _catalogue
 from .. import datasets as _datasets
 from ..datasets._base import check_image_size
 
@@ -23,17 +24,20 @@ __all__ = ["AuditConfig", "MEMBERSHIP_ATTACKS", "ATTACKS", "BACKBONES", "FAMILIE
            "REFERENCE_ATTACKS",
            "DIGITS_ATTRIBUTES"]
 
+# The names below are derived from :mod:`privlearn.catalogue` (the single source) at
+# import time and kept for backward compatibility; validation reads the catalogue at
+# call time, so a component registered later (a plug-in) is accepted.
 #: Membership-inference attacks of the protocol (shadow-model threat model).
-MEMBERSHIP_ATTACKS = ("nn", "correctness", "confidence", "entropy",
-                      "modified_entropy", "label_only", "lira", "rmia", "encodermi")
-#: Attacks that need reference models (``reference_models >= 2``; skipped at 0).
-REFERENCE_ATTACKS = ("lira", "rmia")
+MEMBERSHIP_ATTACKS = _catalogue.names("attacks", kind="membership")
+#: Attacks that need reference models (``reference_models >= 2``; skipped at 0):
+#: those whose catalogue ``needs`` contain ``"reference"``.
+REFERENCE_ATTACKS = tuple(a for a, s in _catalogue.ATTACKS.items() if "reference" in s.needs)
 #: Every attack name accepted by ``attacks=``.
-ATTACKS = MEMBERSHIP_ATTACKS + ("attribute",)
-BACKBONES = ("cnn", "resnet18", "resnet50", "mobilenet_v2")
+ATTACKS = _catalogue.names("attacks")
+BACKBONES = _catalogue.names("backbones")
 #: Self-supervised objectives of the contrastive family (and of Talos): ``--objective``.
-OBJECTIVES = ("simclr", "moco", "byol", "simsiam", "barlow_twins")
-FAMILIES = ("contrastive", "supervised", "talos")
+OBJECTIVES = _catalogue.names("objectives")
+FAMILIES = _catalogue.names("families")
 #: The digits attributes the audit accepts (task: parity).
 DIGITS_ATTRIBUTES = ("magnitude", "digit")
 
@@ -200,7 +204,7 @@ def build_config(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn"
         attribute=attribute,
         epochs=budget["epochs"] if epochs is None else epochs, batch_size=batch_size,
         device=device, seed=seed,
-        attacks=tuple(ATTACKS) if attacks is None else tuple(attacks),
+        attacks=_catalogue.names("attacks") if attacks is None else tuple(attacks),
         n_per_part=budget["n_per_part"] if n_per_part is None else n_per_part,
         image_size=image_size, quick=quick, n_jobs=n_jobs,
         label_only_records=options.pop("label_only_records", budget["label_only_records"]),
@@ -248,10 +252,11 @@ def check_config(cfg: AuditConfig):
     elif cfg.attribute is not None:
         raise ValueError(f"attribute is a digits option; {name} defines its own "
                          f"sensitive attribute, got attribute={cfg.attribute!r}")
-    if cfg.objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {cfg.objective!r}; valid: {', '.join(OBJECTIVES)}")
-    if cfg.backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {cfg.backbone!r}; valid: {', '.join(BACKBONES)}")
+    objectives, backbones = _catalogue.names("objectives"), _catalogue.names("backbones")
+    if cfg.objective not in objectives:
+        raise ValueError(f"unknown objective {cfg.objective!r}; valid: {', '.join(objectives)}")
+    if cfg.backbone not in backbones:
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; valid: {', '.join(backbones)}")
     if not _is_int(cfg.n_jobs) or cfg.n_jobs == 0 or cfg.n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1, got {cfg.n_jobs!r}")
     for name_ in ("epochs", "label_only_max_iter", "repeats", "torch_threads"):
@@ -262,7 +267,8 @@ def check_config(cfg: AuditConfig):
     _positive_int(cfg, "encodermi_views", 2)
     if not _is_int(cfg.reference_models) or cfg.reference_models < 0 \
             or cfg.reference_models == 1:
-        raise ValueError(f"reference_models must be 0 (skip {' and '.join(REFERENCE_ATTACKS)}) "
+        reference = [a for a, s in _catalogue.ATTACKS.items() if "reference" in s.needs]
+        raise ValueError(f"reference_models must be 0 (skip {' and '.join(reference)}) "
                          f"or an integer >= 2, got {cfg.reference_models!r}")
     if cfg.n_per_part is not None:
         _positive_int(cfg, "n_per_part", 10)
@@ -292,11 +298,12 @@ def check_config(cfg: AuditConfig):
                          f"{cfg.min_fraction_removed!r}")
     if not _is_real(cfg.max_utility_cost) or not 0 <= cfg.max_utility_cost <= 1:
         raise ValueError(f"max_utility_cost must be in [0, 1], got {cfg.max_utility_cost!r}")
+    attacks = _catalogue.names("attacks")
     if not isinstance(cfg.attacks, tuple) or not cfg.attacks:
-        raise ValueError(f"attacks must name at least one of {', '.join(ATTACKS)}")
-    unknown = [a for a in cfg.attacks if a not in ATTACKS]
+        raise ValueError(f"attacks must name at least one of {', '.join(attacks)}")
+    unknown = [a for a in cfg.attacks if a not in attacks]
     if unknown:
-        raise ValueError(f"unknown attacks {unknown}; valid: {', '.join(ATTACKS)}")
+        raise ValueError(f"unknown attacks {unknown}; valid: {', '.join(attacks)}")
     check_image_size(cfg.image_size)
     if not isinstance(cfg.device, str) or not cfg.device.startswith(("cpu", "cuda", "mps")):
         raise ValueError(f"device must be 'cpu', 'cuda[:N]' or 'mps', got {cfg.device!r}")

@@ -30,7 +30,8 @@ def attack_sets(parts, has_attribute):
 
     Membership: the shadow's records (to fit attacks) and the target's (to evaluate;
     members first).  Attribute inference: the attacker's auxiliary data are the
-    shadow parts; the victims are the target's training records.
+    shadow parts; the victims are the target's training records (``aux_labels`` and
+    ``victim_labels``: their task labels).
     """
     sets = Bunch(shadow=_datasets.membership_set(parts.shadow_train, parts.shadow_test),
                  eval=_datasets.membership_set(parts.target_train, parts.target_test),
@@ -40,4 +41,8 @@ def attack_sets(parts, has_attribute):
         sets.aux = (np.concatenate([parts.shadow_train.images, parts.shadow_test.images]),
                     np.concatenate([parts.shadow_train.sensitive, parts.shadow_test.sensitive]))
         sets.victims = (parts.target_train.images, parts.target_train.sensitive)
+        # task labels of both, for the conditional baseline (an attacker who knows
+        # only the task label)
+        sets.aux_labels = np.concatenate([parts.shadow_train.target, parts.shadow_test.target])
+        sets.victim_labels = np.asarray(parts.target_train.target)
     return sets

@@ -81,11 +81,10 @@ def make_model(family, cfg, *, seed, callbacks=None, adversary_weight=None):
     # temperature is SimCLR's; the other objectives keep their papers' defaults.
     temperature = cfg.temperature if cfg.objective == "simclr" else None
     if family == "contrastive":
-        from .. import encoders
+        from .. import catalogue
 
-        cls = getattr(encoders, {"simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL",
-                                 "simsiam": "SimSiam", "barlow_twins": "BarlowTwins"
-                                 }[cfg.objective])
+        # the objective's class from the catalogue (plug-in objectives included)
+        cls = catalogue.load(catalogue.OBJECTIVES[cfg.objective])
         extra = {} if temperature is None else {"temperature": temperature}
         return make_pipeline(cls(**extra, **common), LogisticRegression(**probe))
     if family == "talos":

@@ -16,10 +16,14 @@ import inspect
 from importlib import import_module
 
 from ._base import CorruptFileError, make_bunch, resize_uint8, subset
+from .baselines import conditional_baseline, conditional_guess, majority_baseline
 from .splits import PARTS, membership_set, paper_split
 
+from .images import load_images
+
 __all__ = ["load", "available", "resolve_name", "paper_split", "membership_set", "subset",
-           "make_bunch", "resize_uint8", "PARTS", "DEFAULT_DATASET", "CorruptFileError"]
+           "make_bunch", "resize_uint8", "PARTS", "DEFAULT_DATASET", "CorruptFileError",
+           "conditional_baseline", "conditional_guess", "majority_baseline", "load_images"]
 
 #: The embedded default data set: runs offline everywhere.
 DEFAULT_DATASET = "digits"
@@ -28,6 +32,7 @@ DEFAULT_DATASET = "digits"
 _LOADERS = {
     "digits": ("offline", "load_digits_images", False),
     "fashion-mnist": ("offline", "load_fashion_mnist", False),
+    "fashion-mnist-coarse": ("offline", "load_fashion_mnist_coarse", False),
     "fashion-mnist-inverted": ("synthetic", "load_fashion_mnist_inverted", False),
     "cifar10": ("external", "load_cifar10", True),
     "stl10": ("external", "load_stl10", True),
@@ -65,7 +70,8 @@ def load(name, root=None, **kwargs):
     ----------
     name : str
         One of :func:`available`: ``"digits"`` (bundled, default), ``"fashion-mnist"``
-        (Debian package or ``root``), ``"cifar10"``, ``"stl10"``, ``"celeba"``,
+        (Debian package or ``root``), ``"fashion-mnist-coarse"`` (its coarse task,
+        the fine class within the group as the attribute), ``"cifar10"``, ``"stl10"``, ``"celeba"``,
         ``"utkface"``, ``"places"`` (your own files under ``root``).
     root : str or Path, default=None
         Folder holding the data set's files.

@@ -1,8 +1,9 @@
 """Data-set variants with a synthetic sensitive attribute independent of the task.
 
-On the bundled data sets the sensitive attribute is what the task is made of
-(digits: parity of the digit attribute; Fashion-MNIST coarse: the group of the
-fine class), so hiding it must cost utility.  To measure a defence where hiding
+On some bundled settings the sensitive attribute is what the task is made of
+(digits with ``attribute="digit"``: the task is the digit's parity), so hiding it
+must cost utility; in others it is only partly tied to the task (digits'
+magnitude, Fashion-MNIST's fine class within its coarse group).  To measure a defence where hiding
 is possible without losing the task, :func:`add_inversion_attribute` marks a
 random half of the images by inverting their intensities (``255 - pixel``,
 white garments on a black background become black on white): the attribute

@@ -87,12 +87,22 @@ class Objective:
         The default ``criterion`` (the loss).
     defaults : dict
         Hyperparameter name -> default value (the estimator's defaults).
+    gathers : bool
+        Whether the loss couples the samples of a batch (NT-Xent's negatives,
+        Barlow Twins' cross-correlation), so that data-parallel training must
+        gather them across processes: the criterion then has a ``gather``
+        switch, which the accelerated estimators turn on with several
+        processes.  False for per-sample losses (BYOL, SimSiam: averaging the
+        processes' gradients, as DistributedDataParallel does, is exact).
+        Cross-process state (MoCo's queue) is the objective's own business
+        (its :meth:`step` enqueues every process's keys).
     """
 
     name = None
     network = None
     criterion = None
     defaults = {}
+    gathers = False
 
     def check(self, estimator):
         """Raise ValueError for invalid hyperparameters (before any work)."""

@@ -22,6 +22,7 @@ class BarlowTwinsObjective(Objective):
     network = SelfSupervisedNet
     criterion = BarlowTwinsLoss
     defaults = {"projection_dim": 512, "hidden_dim": 512, "offdiag_weight": 0.0051}
+    gathers = True      # the cross-correlation of every process's batch
 
     def check(self, estimator):
         owner = estimator._owner()

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from .._images import ImageDataset
 from ..augment import SimCLRAugment
 from ..backbones import SelfSupervisedNet
-from ..losses import InfoNCELoss
+from ..losses import InfoNCELoss, gather_without_grad
 from ._base import _float32
 from ._self_supervised import (OBJECTIVES, Objective, SelfSupervisedEncoder,
                                check_positive_int, check_positive_real, check_unit_interval)
@@ -53,7 +53,9 @@ class MoCoObjective(Objective):
         # The queue is updated in place below; the loss keeps its own copy.
         loss = estimator.criterion_(z, keys, network.queue.clone())
         if training:
-            network.enqueue(keys[:len(keys) // 2])
+            # Every process enqueues the keys of every process (MoCo's
+            # shuffled-BN-free multi-GPU queue), so the queues stay identical.
+            network.enqueue(gather_without_grad(keys[:len(keys) // 2]))
         return loss, h, (h, z)
 
     def after_optimizer_step(self, estimator):

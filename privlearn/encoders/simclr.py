@@ -25,6 +25,7 @@ class SimCLRObjective(Objective):
     network = ContrastiveNet
     criterion = NTXentLoss
     defaults = {"projection_dim": 128, "temperature": 0.5}
+    gathers = True      # negatives from every process
 
     def check(self, estimator):
         owner = estimator._owner()

@@ -1,0 +1,167 @@
+"""Benchmark: N models of one recipe, batched (``fit_ensemble``) vs sequential vs joblib.
+
+Each (recipe, N, arm) runs in a fresh subprocess so that its peak resident memory
+(``resource.getrusage``: the process's own peak, plus its joblib workers' for the
+joblib arm) is its own.  Every arm trains with ``torch.set_num_threads(1)`` per
+process (joblib: 2 processes of 1 thread each).  The models are the default
+audit's recipes on digits (``cnn`` backbone, batch 128, Adam lr 1e-3), each on a
+random half of a pool of ``--pool`` records, as LiRA's reference models are.
+
+    python benchmarks/bench_ensemble.py --epochs 10 --n-models 4 8 16
+    python benchmarks/bench_ensemble.py --quality --epochs 30   # accuracy, solo vs batched
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _setup(pool, n_models, seed=0):
+    import privlearn as pl
+
+    data = pl.datasets.load("digits", task="digit")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.images))
+    pool_idx, test_idx = order[:pool], order[pool:]
+    halves = [rng.random(pool) < 0.5 for _ in range(n_models)]
+    X, y = data.images[pool_idx], data.target[pool_idx]
+    return X, y, halves, data.images[test_idx], data.target[test_idx]
+
+
+def _make(recipe, epochs, seed):
+    import torch
+
+    import privlearn as pl
+
+    common = dict(backbone="cnn", max_epochs=epochs, batch_size=128, lr=1e-3,
+                  optimizer=torch.optim.Adam, random_state=seed)
+    if recipe == "supervised":
+        return pl.SupervisedClassifier(**common)
+    return pl.SimCLR(temperature=0.5, **common)
+
+
+def _fit_one(recipe, epochs, seed, X, y):
+    import torch
+
+    torch.set_num_threads(1)
+    model = _make(recipe, epochs, seed)
+    return model.fit(X, y) if recipe == "supervised" else model.fit(X)
+
+
+def _arm(recipe, n_models, arm, epochs, pool):
+    import torch
+
+    torch.set_num_threads(1)
+    X, y, halves, *_ = _setup(pool, n_models)
+    seeds = list(range(100, 100 + n_models))
+    started = time.perf_counter()
+    if arm == "batched":
+        from privlearn.ensemble import fit_ensemble
+
+        fit_ensemble([_make(recipe, epochs, s) for s in seeds],
+                     [(X[m], y[m]) for m in halves])
+    elif arm == "sequential":
+        for s, m in zip(seeds, halves):
+            _fit_one(recipe, epochs, s, X[m], y[m])
+    else:
+        from joblib import Parallel, delayed
+
+        Parallel(n_jobs=2)(delayed(_fit_one)(recipe, epochs, s, X[m], y[m])
+                           for s, m in zip(seeds, halves))
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"recipe": recipe, "n_models": n_models, "arm": arm, "epochs": epochs,
+            "seconds": round(seconds, 2), "peak_rss_mib": round(peak_kib / 1024, 1),
+            "worker_peak_rss_mib": round(children_kib / 1024, 1) if arm == "joblib" else None}
+
+
+def _quality(recipe, n_models, epochs, pool):
+    """Test accuracy of each model: batched vs trained alone (same subset and seed)."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from privlearn.ensemble import fit_ensemble
+
+    torch.set_num_threads(1)
+    X, y, halves, Xt, yt = _setup(pool, n_models)
+    seeds = list(range(100, 100 + n_models))
+    batched = fit_ensemble([_make(recipe, epochs, s) for s in seeds],
+                           [(X[m], y[m]) for m in halves])
+    solo = [_fit_one(recipe, epochs, s, X[m], y[m]) for s, m in zip(seeds, halves)]
+
+    def acc(model, m):
+        if recipe == "supervised":
+            return float((model.predict(Xt) == yt).mean())
+        probe = LogisticRegression(max_iter=1000).fit(model.transform(X[m]), y[m])
+        return float((probe.predict(model.transform(Xt)) == yt).mean())
+
+    a_b = [acc(b, m) for b, m in zip(batched, halves)]
+    a_s = [acc(s, m) for s, m in zip(solo, halves)]
+    return {"recipe": recipe, "epochs": epochs, "batched_acc": a_b, "solo_acc": a_s,
+            "batched_mean": round(float(np.mean(a_b)), 4),
+            "batched_sd": round(float(np.std(a_b, ddof=1)), 4),
+            "solo_mean": round(float(np.mean(a_s)), 4),
+            "solo_sd": round(float(np.std(a_s, ddof=1)), 4)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--pool", type=int, default=900)
+    parser.add_argument("--n-models", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--recipes", nargs="+", default=["supervised", "simclr"])
+    parser.add_argument("--arms", nargs="+", default=["batched", "sequential", "joblib"])
+    parser.add_argument("--quality", action="store_true",
+                        help="compare test accuracy of batched and solo models instead")
+    parser.add_argument("--_arm", nargs=3, metavar=("RECIPE", "N", "ARM"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._arm:
+        recipe, n, arm = args._arm
+        print(json.dumps(_arm(recipe, int(n), arm, args.epochs, args.pool)))
+        return
+    print(f"# load before: {os.getloadavg()}", flush=True)
+    if args.quality:
+        for recipe in args.recipes:
+            print(json.dumps(_quality(recipe, max(args.n_models), args.epochs, args.pool)),
+                  flush=True)
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    rows = []
+    for recipe in args.recipes:
+        for n in args.n_models:
+            for arm in args.arms:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--epochs", str(args.epochs), "--pool",
+                     str(args.pool), "--_arm", recipe, str(n), arm],
+                    env=env, check=True, capture_output=True, text=True).stdout
+                rows.append(json.loads(out.strip().splitlines()[-1]))
+                print(json.dumps(rows[-1]), f"load={os.getloadavg()[0]:.2f}", flush=True)
+    print(f"\n# epochs={args.epochs}, pool={args.pool} (halves ~{args.pool // 2}), batch 128,"
+          f" 1 torch thread per process; load after: {os.getloadavg()}")
+    print(f"{'recipe':<11}{'N':>3}{'batched s':>11}{'sequential s':>14}{'joblib(2) s':>13}"
+          f"{'seq/batched':>13}{'MiB b/s/j':>20}")
+    for recipe in args.recipes:
+        for n in args.n_models:
+            r = {row["arm"]: row for row in rows if row["recipe"] == recipe
+                 and row["n_models"] == n}
+            get = lambda a, k: r[a][k] if a in r else float("nan")  # noqa: E731
+            ratio = get("sequential", "seconds") / get("batched", "seconds")
+            mem = "/".join(f"{get(a, 'peak_rss_mib'):.0f}" for a in ("batched", "sequential",
+                                                                      "joblib"))
+            print(f"{recipe:<11}{n:>3}{get('batched', 'seconds'):>11.1f}"
+                  f"{get('sequential', 'seconds'):>14.1f}{get('joblib', 'seconds'):>13.1f}"
+                  f"{ratio:>13.2f}{mem:>20}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""PartCrop: membership inference against an encoder from its part responses.
+
+Zhu et al., "A Unified Membership Inference Method for Visual Self-supervised
+Encoder via Part-aware Capability" (CCS 2024; v2 arXiv 2505.10351).  A
+self-supervised encoder learns to recognise the parts of the objects it
+trained on: small crops of a training image respond more strongly to the
+representation of the whole image than crops of an unseen one.  PartCrop crops
+``n_parts`` small parts of every image (square boxes whose area is a fraction
+``crop_scale`` of the image, resized back to the image size, all cropped at
+once on the tensor level with :func:`torchvision.ops.roi_align`), embeds them,
+and summarises the distribution of their responses -- sorted quantiles, mean
+and spread -- as the features of a small attack classifier.
+
+Response of a part: where the target offers a spatial feature map
+(``target.feature_map(X)`` returning ``(n, C, h, w)``), the largest cosine
+similarity between the part's pooled feature and the image's feature vectors
+at every position (the paper's part-to-feature-map response); otherwise the
+cosine similarity between the part's embedding and the whole image's pooled
+embedding (``transform``).  ``feature_source_`` says which was used.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
+                       remember_target)
+from ._base import check_membership
+from .attribute import _embed
+from .encoder_membership import _images_of
+
+__all__ = ["PartCrop"]
+
+# Quantile levels of the sorted responses used as features.
+_QUANTILES = np.linspace(0.0, 1.0, 9)
+# Images cropped per call to the encoder (times n_parts parts each).
+_CHUNK_IMAGES = 64
+
+
+def _to_tensor(images):
+    import torch
+
+    x = torch.as_tensor(np.ascontiguousarray(images)).to(torch.float32)
+    scale = 255.0 if images.dtype.kind in "iu" else 1.0
+    x = x / scale
+    return (x[:, None] if images.ndim == 3 else x), scale
+
+
+def _from_tensor(x, like, scale):
+    out = x.numpy()
+    if like.ndim == 3:
+        out = out[:, 0]
+    if scale != 1.0:                       # hand the encoder its own input type
+        return np.clip(np.rint(out * scale), 0, 255).astype(like.dtype)
+    return out.astype(like.dtype, copy=False)
+
+
+def part_boxes(n_images, n_parts, height, width, crop_scale, generator):
+    """Random square-area boxes ``(n_images * n_parts, 5)``: image index, x1, y1, x2, y2.
+
+    The area fraction is uniform in ``crop_scale``, the box lies inside the
+    image (continuous pixel coordinates, pixel ``i`` spans ``[i, i + 1]``).
+    """
+    import torch
+
+    k = n_images * n_parts
+    low, high = (float(v) for v in crop_scale)
+    area = low + (high - low) * torch.rand(k, generator=generator)
+    side_h, side_w = area.sqrt() * height, area.sqrt() * width
+    x0 = torch.rand(k, generator=generator) * (width - side_w)
+    y0 = torch.rand(k, generator=generator) * (height - side_h)
+    index = torch.arange(n_images, dtype=torch.float32).repeat_interleave(n_parts)
+    return torch.stack([index, x0, y0, x0 + side_w, y0 + side_h], dim=1)
+
+
+def crop_parts(images, n_parts, crop_scale, generator):
+    """``n_parts`` random square parts of every image, resized to the image size.
+
+    Parameters
+    ----------
+    images : ndarray (N, H, W) or (N, C, H, W)
+    n_parts : int
+    crop_scale : (float, float)
+        Range of the part's area as a fraction of the image's.
+    generator : torch.Generator
+
+    Returns
+    -------
+    parts : ndarray of shape (N * n_parts, ...) like ``images``
+        The parts of image ``i`` are rows ``i * n_parts`` to ``(i + 1) * n_parts - 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from privlearn.attacks.partcrop import crop_parts
+    >>> x = np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32)
+    >>> crop_parts(x, 3, (0.1, 0.3), torch.Generator().manual_seed(0)).shape
+    (6, 1, 8, 8)
+    """
+    import torch
+    from torchvision.ops import roi_align
+
+    x, scale = _to_tensor(images)
+    n, _, h, w = x.shape
+    boxes = part_boxes(n, int(n_parts), h, w, crop_scale, generator)
+    with torch.no_grad():
+        parts = roi_align(x, boxes, output_size=(h, w), spatial_scale=1.0,
+                          sampling_ratio=2, aligned=True)
+    return _from_tensor(parts.clamp(0.0, 1.0), images, scale)
+
+
+class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
+    """Membership inference against an image encoder from part responses (PartCrop).
+
+    A binary classifier of images: ``y`` is 1 for members of the encoder's
+    training set, 0 for non-members.  API and protocols as
+    :class:`~privlearn.attacks.EncoderMembershipInference`.
+
+    Parameters
+    ----------
+    target : fitted transformer
+        The encoder under attack (``transform(images)``; ``feature_map(images)``
+        is used when present).  Kept by reference by ``clone``.
+    shadow : unfitted transformer or None, default=None
+        None: audit mode, ``fit`` reads the target on records of known
+        membership.  A transformer: the shadow protocol, ``fit`` trains a clone
+        on the fitting images with ``y == 1`` and learns the attack from it.
+    n_parts : int, default=128
+        Parts cropped per image.
+    crop_scale : (float, float), default=(0.2, 0.5)
+        Range of a part's area as a fraction of the image's area.  The paper
+        crops small parts; this range was chosen on 8×8 digits (smaller parts of
+        an 8×8 image are a few pixels), not taken from the paper.
+    center : bool, default=False
+        Subtract the mean full-image embedding (of the fitting images) before
+        the cosine similarities (as ``EncoderMembershipInference(center=True)``).
+        False: the paper's raw responses.
+    attack_model : classifier or None, default=None
+        None: standardisation and logistic regression.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the crops (the same boxes at fit and prediction) and the shadow
+        encoder's ``random_state``.
+
+    Attributes
+    ----------
+    classes_ : ndarray ``[0, 1]``
+    shadow_ : transformer or None
+    attack_model_ : classifier
+    center_ : ndarray or None
+    feature_source_ : {"feature_map", "embedding"}
+        What the responses were computed against.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> import privlearn as pl
+    >>> images = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
+    >>> flat = FunctionTransformer(lambda x: np.asarray(x).reshape(len(x), -1))
+    >>> encoder = make_pipeline(flat, PCA(8)).fit(images[:20])
+    >>> membership = np.r_[np.ones(20, int), np.zeros(20, int)]
+    >>> att = pl.attacks.PartCrop(encoder, n_parts=16, random_state=0)
+    >>> att.fit(images, membership).predict_proba(images).shape
+    (40, 2)
+    """
+
+    def __init__(self, target, *, shadow=None, n_parts=128, crop_scale=(0.2, 0.5),
+                 center=False, attack_model=None, random_state=None):
+        self.target = target
+        self.shadow = shadow
+        self.n_parts = n_parts
+        self.crop_scale = crop_scale
+        self.center = center
+        self.attack_model = attack_model
+        self.random_state = random_state
+
+    # --- checks -----------------------------------------------------------------
+    def _check_params(self):
+        m = self.n_parts
+        if not isinstance(m, numbers.Integral) or isinstance(m, bool) or m < 2:
+            raise ValueError(f"`n_parts` must be an integer >= 2, got {m!r}")
+        try:
+            low, high = (float(v) for v in self.crop_scale)
+        except (TypeError, ValueError):
+            raise ValueError("`crop_scale` must be a pair (low, high) of area fractions, "
+                             f"got {self.crop_scale!r}") from None
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError("`crop_scale` must satisfy 0 < low <= high <= 1, got "
+                             f"{self.crop_scale!r}")
+        if self.shadow is not None and not (callable(getattr(self.shadow, "fit", None))
+                                            and callable(getattr(self.shadow, "transform", None))):
+            raise TypeError("`shadow` must be an unfitted transformer with fit() and "
+                            f"transform(), got {type(self.shadow).__name__}")
+        model = self.attack_model
+        if model is not None and not callable(getattr(model, "fit", None)):
+            raise TypeError(f"`attack_model` must be a classifier, got {type(model).__name__}")
+
+    @staticmethod
+    def _check_images(images):
+        if images.ndim not in (3, 4):
+            raise ValueError("`X` must be images, N×H×W or N×C×H×W (PartCrop crops "
+                             f"parts of them); got shape {images.shape}")
+        if images.dtype.kind == "f" and not np.isfinite(images).all():
+            raise ValueError("`X` holds NaN or infinite pixel values")
+
+    # --- responses --------------------------------------------------------------
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _raw(self, encoder, images):
+        """Full-image vectors ``(n, d)``, part vectors ``(n, m, d)`` and the spatial
+        map ``(n, hw, d)`` or None."""
+        import torch
+
+        generator = torch.Generator().manual_seed(self._seed())
+        m = int(self.n_parts)
+        use_map = callable(getattr(encoder, "feature_map", None))
+        full, parts, maps = [], [], []
+        for start in range(0, len(images), _CHUNK_IMAGES):
+            chunk = images[start:start + _CHUNK_IMAGES]
+            crops = crop_parts(chunk, m, self.crop_scale, generator)
+            if use_map:
+                fmap = np.asarray(encoder.feature_map(chunk), dtype=np.float64)
+                pmap = np.asarray(encoder.feature_map(crops), dtype=np.float64)
+                if fmap.ndim != 4 or pmap.ndim != 4:
+                    raise ValueError("`target.feature_map` must return (n, C, h, w) arrays, "
+                                     f"got shape {fmap.shape}")
+                maps.append(fmap.reshape(len(chunk), fmap.shape[1], -1).transpose(0, 2, 1))
+                full.append(fmap.mean(axis=(2, 3)))
+                parts.append(pmap.mean(axis=(2, 3)).reshape(len(chunk), m, -1))
+            else:
+                full.append(_embed(encoder, chunk).astype(np.float64))
+                parts.append(_embed(encoder, crops).astype(np.float64)
+                             .reshape(len(chunk), m, -1))
+        return (np.concatenate(full), np.concatenate(parts),
+                np.concatenate(maps) if use_map else None)
+
+    @staticmethod
+    def _unit(v):
+        return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+    def _responses(self, raw, center):
+        full, parts, fmap = raw
+        if center is not None:
+            full, parts = full - center, parts - center
+            fmap = None if fmap is None else fmap - center
+        if fmap is None:
+            return np.einsum("nmd,nd->nm", self._unit(parts), self._unit(full))
+        # Part-to-position responses, the strongest position per part.
+        return np.einsum("nmd,npd->nmp", self._unit(parts), self._unit(fmap)).max(axis=2)
+
+    def responses(self, encoder, X, center=None):
+        """The responses of every image's parts, ``(n_images, n_parts)``."""
+        images = _images_of(X)
+        self._check_images(images)
+        return self._responses(self._raw(encoder, images), center)
+
+    @staticmethod
+    def _features(responses):
+        # Few features: the attack model learns from a few hundred records at most.
+        quantiles = np.quantile(responses, _QUANTILES, axis=1).T
+        return np.column_stack([quantiles, responses.mean(axis=1), responses.std(axis=1)])
+
+    # --- fitting ----------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the attack on images and their membership.
+
+        Parameters
+        ----------
+        X : array-like of images (N×H×W or N×C×H×W) or Records
+        y : array-like of shape (n_images,)
+            1 for members, 0 for non-members.
+
+        Returns
+        -------
+        self : object
+        """
+        images = _images_of(X)
+        y = check_membership(y, len(images))
+        self._check_params()
+        target = check_target(self.target, needs=("transform",))
+        self._check_images(images)
+        if self.shadow is None:
+            self.shadow_ = None
+            encoder = target
+        else:
+            shadow = clone(self.shadow)
+            names = [k for k in shadow.get_params(deep=True)
+                     if k == "random_state" or k.endswith("__random_state")]
+            if names and self.random_state is not None:
+                shadow.set_params(**dict.fromkeys(names, self._seed()))
+            self.shadow_ = shadow.fit(images[y == 1])
+            encoder = self.shadow_
+        raw = self._raw(encoder, images)
+        center = raw[0].mean(axis=0) if self.center else None
+        features = self._features(self._responses(raw, center))
+        if not self.center:
+            self.center_ = None
+        elif self.shadow_ is None:
+            self.center_ = center
+        else:
+            self.center_ = self._raw(target, images)[0].mean(axis=0)
+        self.feature_source_ = ("feature_map" if callable(getattr(target, "feature_map", None))
+                                else "embedding")
+        recipe = self.attack_model
+        if recipe is None:
+            recipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        self.attack_model_ = clone(recipe).fit(features, y)
+        self.classes_ = np.array([0, 1])
+        remember_target(self, target if self.shadow_ is None or self.center else None)
+        self.input_shape_ = images.shape[1:]
+        return self
+
+    # --- prediction ---------------------------------------------------------------
+    def decision_function(self, X):
+        """Membership score of each image on the target (> 0: member)."""
+        check_is_fitted(self, "classes_")
+        images = _images_of(X)
+        if images.shape[1:] != self.input_shape_:
+            raise ValueError(f"X holds inputs of shape {images.shape[1:]}, but PartCrop is "
+                             f"expecting inputs of shape {self.input_shape_} (the shape it "
+                             "was fitted on).")
+        check_target_unchanged(self, self.target)
+        features = self._features(self.responses(self.target, images, center=self.center_))
+        model = self.attack_model_
+        if callable(getattr(model, "decision_function", None)):
+            return np.asarray(model.decision_function(features), dtype=np.float64)
+        column = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
+        p = np.clip(model.predict_proba(features)[:, column], 1e-15, 1 - 1e-15)
+        return np.log(p) - np.log1p(-p)
+
+    def predict_proba(self, X):
+        """Membership probability, the logistic map of :meth:`decision_function`."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """Predicted membership (1 member, 0 not): ``decision_function > 0``."""
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags

@@ -1,0 +1,149 @@
+"""PartCrop (Zhu et al., CCS 2024): membership inference from part responses."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.validation import check_is_fitted
+
+from privlearn.attacks import PartCrop
+from privlearn.attacks.partcrop import crop_parts, part_boxes
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _flatten(x):
+    return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((30, 1, 8, 8), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def encoder(images):
+    return make_pipeline(FunctionTransformer(_flatten), PCA(6, random_state=0)).fit(images[:15])
+
+
+class MapEncoder(BaseEstimator, TransformerMixin):
+    """A fixed random conv feature map (2×2 positions) and its pooled embedding."""
+
+    def fit(self, X, y=None):
+        self.weight_ = np.random.default_rng(1).normal(size=(5, 16))
+        return self
+
+    def feature_map(self, X):
+        check_is_fitted(self)
+        x = np.asarray(X, dtype=np.float64).reshape(len(X), 2, 4, 2, 4)
+        blocks = x.transpose(0, 1, 3, 2, 4).reshape(len(X), 2, 2, 16)
+        return np.einsum("nhwk,ck->nchw", blocks, self.weight_)
+
+    def transform(self, X):
+        return self.feature_map(X).mean(axis=(2, 3))
+
+
+def test_crops_match_bilinear_reference_on_a_ramp():
+    """roi_align's crops against the bilinear formula: on an image whose value is
+    its column index, every output pixel is the mean of two clipped samples."""
+    w = 8
+    ramp = np.tile(np.arange(w, dtype=np.float32) / 10, (2, 1, w, 1))   # (2, 1, 8, 8)
+    parts = crop_parts(ramp, 5, (0.1, 0.5), torch.Generator().manual_seed(3))
+    boxes = part_boxes(2, 5, w, w, (0.1, 0.5), torch.Generator().manual_seed(3)).numpy()
+    assert parts.shape == (10, 1, w, w)
+    for k, (_, x1, _, x2, _) in enumerate(boxes):
+        bin_w = (x2 - x1) / w
+        expected = []
+        for j in range(w):
+            samples = [x1 + (j + (s + 0.5) / 2) * bin_w - 0.5 for s in range(2)]
+            expected.append(np.mean(np.clip(samples, 0, w - 1)) / 10)
+        np.testing.assert_allclose(parts[k, 0, 3], expected, atol=1e-5)
+        assert x2 - x1 <= w and x1 >= 0 and x2 <= w
+
+
+def test_responses_match_loop_reference(images, encoder):
+    att = PartCrop(encoder, n_parts=7, random_state=0)
+    center = encoder.transform(images[:15]).mean(axis=0)
+    got = att.responses(encoder, images[:4], center=center)
+    # Loop reference: the same crops (same seed), one image and one part at a time.
+    gen = torch.Generator().manual_seed(att._seed())
+    crops = crop_parts(images[:4], 7, att.crop_scale, gen)
+    for i in range(4):
+        full = encoder.transform(images[i:i + 1])[0] - center
+        for j in range(7):
+            part = encoder.transform(crops[i * 7 + j:i * 7 + j + 1])[0] - center
+            cos = part @ full / np.linalg.norm(part) / np.linalg.norm(full)
+            assert got[i, j] == pytest.approx(cos, abs=1e-9)
+
+
+def test_feature_map_responses_take_the_best_position(images):
+    enc = MapEncoder().fit(images)
+    att = PartCrop(enc, n_parts=4, center=False, random_state=0)
+    got = att.responses(enc, images[:3])
+    gen = torch.Generator().manual_seed(att._seed())
+    crops = crop_parts(images[:3], 4, att.crop_scale, gen)
+    for i in range(3):
+        fmap = enc.feature_map(images[i:i + 1])[0].reshape(5, -1).T      # (4 positions, 5)
+        for j in range(4):
+            part = enc.feature_map(crops[i * 4 + j:i * 4 + j + 1])[0].mean(axis=(1, 2))
+            cos = fmap @ part / np.linalg.norm(fmap, axis=1) / np.linalg.norm(part)
+            assert got[i, j] == pytest.approx(cos.max(), abs=1e-9)
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    assert att.fit(images, y).feature_source_ == "feature_map"
+
+
+def test_api_clone_pickle_cross_val(images, encoder):
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    att = PartCrop(encoder, n_parts=8, random_state=0).fit(images, y)
+    assert att.feature_source_ == "embedding"
+    proba = att.predict_proba(images)
+    assert proba.shape == (30, 2) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(att.predict(images), att.decision_function(images) > 0)
+    again = pickle.loads(pickle.dumps(att))
+    np.testing.assert_allclose(again.decision_function(images), att.decision_function(images))
+    assert clone(att).target is encoder
+    scores = cross_val_score(PartCrop(encoder, n_parts=8, random_state=0), images, y,
+                             scoring="roc_auc", cv=3)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_shadow_mode_trains_a_clone_on_members(images, encoder):
+    shadow = make_pipeline(FunctionTransformer(_flatten), PCA(6, random_state=0))
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    att = PartCrop(encoder, shadow=shadow, n_parts=8, random_state=0).fit(images, y)
+    assert att.shadow_ is not shadow
+    assert att.decision_function(images).shape == (30,)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"n_parts": 1}, "n_parts"), ({"crop_scale": (0.5, 0.1)}, "crop_scale"),
+    ({"crop_scale": "big"}, "crop_scale"), ({"crop_scale": (0.0, 0.2)}, "crop_scale")])
+def test_bad_parameters(images, encoder, params, match):
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    with pytest.raises(ValueError, match=match):
+        PartCrop(encoder, **params).fit(images, y)
+
+
+def test_bad_inputs(images, encoder):
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    with pytest.raises(ValueError, match="images"):
+        PartCrop(encoder).fit(images.reshape(30, -1), y)
+    att = PartCrop(encoder, n_parts=4, random_state=0).fit(images, y)
+    with pytest.raises(ValueError, match="shape"):
+        att.decision_function(np.zeros((2, 1, 6, 6), np.float32))
+    bad = images.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PartCrop(encoder).fit(bad, y)
