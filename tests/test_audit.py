@@ -33,7 +33,7 @@ def test_audit_writes_report_json_and_plots(audit_run):
     for family, attacks in results["membership"].items():
         assert set(attacks) == {"nn", "correctness", "confidence", "entropy",
                                 "modified_entropy", "label_only", "lira", "rmia",
-                                "encodermi"}
+                                "encodermi", "partcrop", "encoder_lira"}
         for report in attacks.values():
             assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["roc_auc"] <= 1.0
     for family, attr in results["attribute"].items():

@@ -300,7 +300,8 @@ def _objectives_worker(rank, world, port, out):
     data = pl.datasets.load("digits")
     X, s = data.images[:64], data.sensitive[:64]
     result = {}
-    for objective in pl.catalogue.OBJECTIVES:
+    from privlearn import catalogue
+    for objective in catalogue.OBJECTIVES:
         extra = {"queue_size": 32} if objective == "moco" else {}
         talos = AcceleratedTalos(accelerator=acc, objective=objective, max_epochs=1,
                                  batch_size=16, random_state=0, adversary_weight=0.5, **extra)

@@ -14,9 +14,8 @@ import pytest
 import torch
 
 import privlearn as pl
-from privlearn.distributed import (DistributedNTXentLoss, _nt_xent_against,
-                                   nt_xent_across_processes)
-from privlearn.losses import NTXentLoss, nt_xent
+from privlearn.distributed import DistributedNTXentLoss, nt_xent_across_processes
+from privlearn.losses import NTXentLoss, _nt_xent_against, nt_xent
 
 FAST = dict(max_epochs=1, batch_size=64, random_state=0)
 

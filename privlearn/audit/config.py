@@ -40,6 +40,11 @@ OBJECTIVES = _catalogue.names("objectives")
 FAMILIES = _catalogue.names("families")
 #: The digits attributes the audit accepts (task: parity).
 DIGITS_ATTRIBUTES = ("magnitude", "digit")
+#: Data sets whose sensitive attribute is chosen by ``attribute``: the accepted
+#: values, the first being the default.  Fashion-MNIST coarse: the task is the
+#: garment group, the attribute the fine class within it (task does not need it).
+DATASET_ATTRIBUTES = {"digits": DIGITS_ATTRIBUTES,
+                      "fashion-mnist-coarse": ("fine", "class")}
 
 #: Seed of each trained model = repeat seed + offset (target/shadow of each family,
 #: the λ sweep).  Repeat ``r`` uses ``seed + r * REPEAT_STRIDE``.
@@ -195,10 +200,10 @@ def build_config(dataset=_datasets.DEFAULT_DATASET, *, root=None, backbone="cnn"
         attacks = [a.strip() for a in attacks.split(",")]
     if attribute == "auto":
         try:
-            is_digits = _datasets.resolve_name(dataset) == "digits"
+            accepted = DATASET_ATTRIBUTES.get(_datasets.resolve_name(dataset))
         except (TypeError, ValueError):
-            is_digits = False
-        attribute = "magnitude" if is_digits else None
+            accepted = None
+        attribute = accepted[0] if accepted else None
     cfg = AuditConfig(
         dataset=dataset, root=None if root is None else os.fspath(root), backbone=backbone,
         attribute=attribute,
@@ -245,13 +250,15 @@ def check_config(cfg: AuditConfig):
     except (TypeError, ValueError):
         raise ValueError(f"unknown dataset {cfg.dataset!r}; valid: "
                          f"{', '.join(_datasets.available())}") from None
-    if name == "digits":
-        if cfg.attribute not in DIGITS_ATTRIBUTES:
-            raise ValueError(f"attribute must be one of {', '.join(DIGITS_ATTRIBUTES)} for "
-                             f"digits, got {cfg.attribute!r}")
+    if name in DATASET_ATTRIBUTES:
+        if cfg.attribute not in DATASET_ATTRIBUTES[name]:
+            raise ValueError(f"attribute must be one of "
+                             f"{', '.join(DATASET_ATTRIBUTES[name])} for {name}, got "
+                             f"{cfg.attribute!r}")
     elif cfg.attribute is not None:
-        raise ValueError(f"attribute is a digits option; {name} defines its own "
-                         f"sensitive attribute, got attribute={cfg.attribute!r}")
+        raise ValueError(f"attribute is an option of {', '.join(DATASET_ATTRIBUTES)}; "
+                         f"{name} defines its own sensitive attribute, got "
+                         f"attribute={cfg.attribute!r}")
     objectives, backbones = _catalogue.names("objectives"), _catalogue.names("backbones")
     if cfg.objective not in objectives:
         raise ValueError(f"unknown objective {cfg.objective!r}; valid: {', '.join(objectives)}")
