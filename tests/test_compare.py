@@ -64,7 +64,8 @@ def test_compare_committed_results_against_perturbed_copy(tmp_path, capsys):
     target = next(f for f in moved["findings"] if f["id"] == "membership/correctness")
     target["effect"] += 0.013
     target["ci"] = [v + 0.013 for v in target["ci"]]
-    target["verdict"] = "inconclusive"
+    before = target["verdict"]
+    target["verdict"] = after = "holds" if before != "holds" else "inconclusive"
     c = cmp.compare(committed, moved)
     rows = {r["id"]: r for r in c["findings"]}
     assert c["verdicts_changed"] == 1 and c["max_effect_difference"] == pytest.approx(0.013)
@@ -72,14 +73,15 @@ def test_compare_committed_results_against_perturbed_copy(tmp_path, capsys):
     # Far from 0 (interval starts at 0.055): not within 0.013 of changing.
     assert not rows["membership/strongest"]["borderline"]
     assert rows["talos / utility_cost"]["verdict_a"] is None
-    assert c["model_digests"] is None
+    # the committed run records its models' digests: the copy has the same models
+    assert c["model_digests"]["different"] == [] and c["model_digests"]["same"]
     # The command line, runnable alone.
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(committed))
     b.write_text(json.dumps(moved))
     assert cmp.main([str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "| membership/correctness | does not hold | **inconclusive** (changed)" in out
+    assert f"| membership/correctness | {before} | **{after}** (changed)" in out
     assert cmp.main([str(a)]) == 2
     assert "exactly two" in capsys.readouterr().err
     assert cmp.main([str(a), str(tmp_path / "missing.json")]) == 2
