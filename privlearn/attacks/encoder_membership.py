@@ -33,6 +33,7 @@ from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ..records import Records
 from ._base import check_membership, scale_of
+from ._reference import _seeded
 from .attribute import _embed
 
 __all__ = ["EncoderMembershipInference", "METHODS"]
@@ -267,12 +268,9 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
             self.shadow_ = None
             encoder = target
         else:
-            shadow = clone(self.shadow)
-            names = [k for k in shadow.get_params(deep=True)
-                     if k == "random_state" or k.endswith("__random_state")]
-            if names and self.random_state is not None:
-                seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-                shadow.set_params(**dict.fromkeys(names, int(seed)))
+            seed = (None if self.random_state is None else int(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)))
+            shadow = _seeded(self.shadow, seed)
             self.shadow_ = shadow.fit(images[y == 1])
             encoder = self.shadow_
         embeddings = self._embeddings(encoder, images)

@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ._base import check_membership
+from ._reference import _seeded
 from .attribute import _embed
 from .encoder_membership import _images_of
 
@@ -294,11 +295,8 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             self.shadow_ = None
             encoder = target
         else:
-            shadow = clone(self.shadow)
-            names = [k for k in shadow.get_params(deep=True)
-                     if k == "random_state" or k.endswith("__random_state")]
-            if names and self.random_state is not None:
-                shadow.set_params(**dict.fromkeys(names, self._seed()))
+            shadow = _seeded(self.shadow,
+                             None if self.random_state is None else self._seed())
             self.shadow_ = shadow.fit(images[y == 1])
             encoder = self.shadow_
         raw = self._raw(encoder, images)
