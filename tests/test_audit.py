@@ -272,7 +272,7 @@ def test_cli_errors_use_cli_words_and_name_the_docs(tmp_path, capsys):
 
 def test_readme_results_table_is_the_committed_default_run():
     """README's table equals what report.py renders from the committed results.json."""
-    from privlearn.report import readme_table
+    from privlearn.audit.report import readme_table
 
     results = json.loads((ROOT / "docs/_static/audit-default-results.json").read_text())
     readme = (ROOT / "README.md").read_text()
@@ -289,3 +289,70 @@ def test_readme_results_table_is_the_committed_default_run():
 
     assert results["config"] == json.loads(json.dumps(asdict(build_config())))
     assert results["versions"]["privlearn"] == pl.__version__
+
+
+def test_blind_baseline_and_record_risk_in_the_audit(audit_run):
+    """The audit runs the blind baseline on each repeat's split (pixels only) and
+    writes every record's score and rank, and a gallery per family."""
+    import csv
+
+    out, results = audit_run
+    blind = results["blind_baseline"]
+    assert set(blind) >= {"auc", "ci", "verdict", "leaks", "per_seed"}
+    assert blind["ci"][0] <= blind["auc"] <= blind["ci"][1]
+    assert blind["per_seed"][0]["n_members"] == blind["per_seed"][0]["n_non_members"] == 40
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["blind_baseline"]["auc"] == blind["auc"]
+    membership = [f for f in saved["findings"] if f["id"].startswith("membership/")]
+    assert membership and all(f["confounded"] is blind["leaks"] for f in membership)
+    assert all("confounded" not in f for f in saved["findings"]
+               if not f["id"].startswith("membership/"))
+    report = (out / "report.md").read_text()
+    assert "## Blind baseline" in report and "## Most exposed records" in report
+    rows = list(csv.DictReader((out / "record_risk.csv").open()))
+    for family in results["utility"]:
+        mine = [r for r in rows if r["family"] == family and r["measure"] == "membership score"]
+        assert len(mine) == 80 and {r["attack"] for r in mine} == {
+            results["strongest_attack"][family]}
+        assert sorted(int(r["index"]) for r in mine) == list(range(80))
+        scores = [float(r["score"]) for r in mine]
+        assert scores == sorted(scores, reverse=True) and mine[0]["rank"] == "1"
+        assert (out / f"gallery_{family}.png").stat().st_size > 1000
+        assert f"(gallery_{family}.png)" in report
+    # EncoderLiRA returns a per-record memorization score: its most memorized members
+    memorized = [r for r in rows if r["measure"] == "memorization"]
+    assert memorized and (out / "memorized_contrastive.png").exists()
+    assert "Most memorized training images" in report
+
+
+def test_a_leaking_split_marks_membership_findings_confounded(audit_run):
+    """Members brighter than non-members: the blind baseline flags the split and every
+    membership finding is marked confounded, in results and report."""
+    import copy
+
+    import numpy as np
+    from sklearn.utils import Bunch
+
+    from privlearn.audit.judge import CONFOUNDED_NOTE, judge_blind_baseline
+    from privlearn.audit.report import render_report, summary_table
+
+    _, results = audit_run
+    results = copy.deepcopy(results)
+    data = pl.datasets.load("digits")
+    order = np.argsort(data.images.reshape(len(data.images), -1).mean(axis=1))
+    parts = Bunch(target_train=Bunch(images=data.images[order[-150:]]),   # brightest
+                  target_test=Bunch(images=data.images[order[:150]]))     # darkest
+    blind = judge_blind_baseline([{"parts": parts}], AuditConfig(n_boot=200),
+                                 results["findings"], [0])
+    assert blind["leaks"] and blind["ci"][0] > 0.5 and blind["verdict"] == "holds"
+    results["blind_baseline"] = blind
+    for f in results["findings"]:
+        if f["id"].startswith("membership/"):
+            assert f["confounded"] and f["confounding"] == CONFOUNDED_NOTE
+        else:
+            assert "confounded" not in f
+    report = render_report(results)
+    assert report.count(f"**Confounded: {CONFOUNDED_NOTE}.**") == sum(
+        f["id"].startswith("membership/") for f in results["findings"])
+    assert "The interval lies above 0.5" in report
+    assert "THE SPLIT LEAKS MEMBERSHIP" in summary_table(results)

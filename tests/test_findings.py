@@ -206,7 +206,7 @@ def test_auc_holding_but_low_fpr_contradicting_is_not_holds_and_says_so():
 def test_report_wording_follows_the_confidence_and_shows_the_disagreement():
     from dataclasses import asdict
 
-    from privlearn.report import findings_markdown, render_report
+    from privlearn.audit.report import findings_markdown, render_report
 
     cfg = AuditConfig(n_boot=300, confidence=0.9, min_fraction_removed=0.7,
                       max_utility_cost=0.1)

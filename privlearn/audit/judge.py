@@ -27,6 +27,15 @@ the same resampled records score both models.  With ``repeats=R >= 2``: every
 repeat re-draws the split, the models and the attacks, and the interval is a
 Student-t interval over the R per-seed effects.
 
+**The blind baseline.**  Before any membership verdict, :func:`judge_blind_baseline`
+asks whether the split itself leaks membership: model-free classifiers
+(:func:`privlearn.blind.blind_baseline`, on raw pixels and image statistics; the
+model is never queried) try to tell each repeat's target members from its
+non-members.  When the interval of their ROC AUC lies above 0.5 every membership
+finding is marked ``"confounded": True`` with the note :data:`CONFOUNDED_NOTE`
+(Das, Zhang & Tramèr 2024, "Blind Baselines Beat Membership Inference Attacks
+for Foundation Models"), and the report shows it beside the finding.
+
 Adding a finding is one :class:`Finding` subclass and one entry in
 :data:`privlearn.catalogue.FINDINGS` (its ``path``).
 """
@@ -42,7 +51,8 @@ from .. import catalogue, stats
 __all__ = ["Finding", "MembershipFinding", "StrongestMembershipFinding",
            "EncoderMembershipFinding", "AttributeFinding", "TalosFinding",
            "judge_seed", "combine_seeds", "strongest_attack", "findings", "finding_class",
-           "low_fpr", "membership_verdict", "CONTRADICTED"]
+           "low_fpr", "membership_verdict", "CONTRADICTED", "CONFOUNDED_NOTE",
+           "blind_baseline_of", "judge_blind_baseline", "mark_confounded", "render_finding"]
 
 #: The verdict of a membership finding whose AUC holds while a low-FPR component
 #: does not.
@@ -619,6 +629,94 @@ def combine_seeds(per_seed, cfg):
         if group and group[0]:
             combined += finding.combine(group, cfg)
     return combined
+
+
+# --- the blind baseline ----------------------------------------------------------------
+
+#: The note a membership finding carries when the blind baseline beats chance.
+CONFOUNDED_NOTE = ("the split itself leaks membership; attack results are confounded "
+                   "(Das, Zhang & Tramèr 2024)")
+
+
+def blind_baseline_of(raw, cfg, seed):
+    """The blind baseline of one repeat: model-free classifiers of the target's
+    members (``parts.target_train``) against its non-members (``parts.target_test``),
+    on raw pixels and image statistics only (the model is never queried).  The
+    result of :func:`privlearn.blind.blind_baseline` without its per-record scores."""
+    from ..blind import blind_baseline
+
+    cfg = _cfg(cfg)
+    parts = raw["parts"]
+    members, non_members = parts.target_train.images, parts.target_test.images
+    images = np.concatenate([np.asarray(members), np.asarray(non_members)])
+    membership = np.r_[np.ones(len(members), int), np.zeros(len(non_members), int)]
+    result = blind_baseline(images, membership, n_boot=cfg.n_boot,
+                            confidence=cfg.confidence, random_state=seed)
+    result.pop("scores")
+    return dict(result, seed=int(seed))
+
+
+def _is_membership(finding):
+    name = finding.get("finding")
+    spec = catalogue.FINDINGS.get(name) if name else None
+    if spec is not None:
+        return spec.kind == "membership"
+    return str(finding.get("id", "")).startswith("membership/")
+
+
+def mark_confounded(findings, blind):
+    """Mark every membership finding of ``findings`` (in place) as confounded or
+    not by the blind baseline ``blind`` (a dict with ``"leaks"``); returns the
+    number marked confounded."""
+    leaks = bool(blind["leaks"])
+    n = 0
+    for finding in findings:
+        if not _is_membership(finding):
+            continue
+        finding["confounded"] = leaks
+        if leaks:
+            finding["confounding"] = CONFOUNDED_NOTE
+            n += 1
+        else:
+            finding.pop("confounding", None)
+    return n
+
+
+def judge_blind_baseline(raws, cfg, findings, seed_list):
+    """The blind baseline over the repeats, marking ``findings`` (in place).
+
+    One repeat: its AUC and bootstrap interval.  R >= 2 repeats: the mean AUC and
+    a t-interval over the R per-seed AUCs.  The split *leaks* when that interval
+    lies above 0.5 or any repeat's own interval does (each repeat's attacks ran on
+    its own split).  Returns ``{"auc", "ci", "verdict", "leaks", "interval",
+    "features", "per_seed": [...]}`` for results.json.
+    """
+    cfg = _cfg(cfg)
+    per_seed = [blind_baseline_of(raw, cfg, s) for raw, s in zip(raws, seed_list)]
+    if len(per_seed) == 1:
+        first = per_seed[0]
+        auc, ci = first["auc"], list(first["ci"])
+        interval = f"{cfg.confidence:.0%} bootstrap over records ({cfg.n_boot})"
+    else:
+        aucs = [p["auc"] for p in per_seed]
+        auc, ci = float(np.mean(aucs)), [float(v) for v in
+                                          stats.t_interval(aucs, cfg.confidence)]
+        interval = f"{cfg.confidence:.0%} t-interval over {len(per_seed)} seeds"
+    leaks = bool(ci[0] > 0.5 or any(p["leaks"] for p in per_seed))
+    result = {"auc": auc, "ci": ci, "verdict": "holds" if leaks else
+              stats.verdict(ci, threshold=0.5), "leaks": leaks, "interval": interval,
+              "features": per_seed[0]["features"], "per_seed": per_seed}
+    result["n_confounded"] = mark_confounded(findings, result)
+    return result
+
+
+def render_finding(finding, cfg):
+    """A finding's report bullet (its class's :meth:`Finding.render`), with the
+    confounding note when the blind baseline beat chance."""
+    text = finding_class(finding).render(finding, cfg)
+    if finding.get("confounded"):
+        text += f" **Confounded: {finding.get('confounding', CONFOUNDED_NOTE)}.**"
+    return text
 
 
 #: Backward compatibility: the finding classes, in report order.

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["write_report", "summary_table", "markdown_table", "findings_markdown",
-           "readme_table", "render_report", "low_fpr_attacks"]
+           "readme_table", "render_report", "low_fpr_attacks", "blind_baseline_markdown",
+           "exposure_markdown", "write_exposure"]
 
 from .. import catalogue
 
@@ -86,9 +87,16 @@ def summary_table(results):
                      f"{_f(report.get('roc_auc')):>7}{_f(report.get('tpr_at_1%_fpr')):>8}"
                      f"{_f(attr):>12}")
     lines.append("")
+    blind = results.get("blind_baseline")
+    if blind:
+        lines.append(f"blind baseline (split alone, no model): AUC {_f(blind['auc'])} "
+                     f"{_ci(blind['ci'])}" + (" -- THE SPLIT LEAKS MEMBERSHIP: membership "
+                                              "findings are confounded" if blind["leaks"]
+                                              else ""))
     for finding in results.get("findings", []):
         lines.append(f"{finding['verdict']:>14}: {finding['id']}  effect "
-                     f"{finding['effect']:+.3f} {_ci(finding['ci'])}")
+                     f"{finding['effect']:+.3f} {_ci(finding['ci'])}"
+                     + ("  [confounded]" if finding.get("confounded") else ""))
     return "\n".join(lines)
 
 
@@ -97,7 +105,7 @@ def findings_markdown(results):
     findings = results.get("findings", [])
     if not findings:
         return ["No finding could be judged with the attacks and families run."]
-    from .judge import CONTRADICTED, finding_class
+    from .judge import CONTRADICTED, render_finding
 
     cfg = _config(results)
     interval = findings[0].get("interval", f"{cfg.confidence:.0%} interval")
@@ -113,7 +121,7 @@ def findings_markdown(results):
              f"{cfg.min_fraction_removed:g} and the interval of its utility cost at or "
              f"below {cfg.max_utility_cost:g} (`--min-fraction-removed`, "
              f"`--max-utility-cost`).", ""]
-    return lines + [finding_class(f).render(f, cfg) for f in findings]
+    return lines + [render_finding(f, cfg) for f in findings]
 
 
 def _plot_rocs(curves, out, results=None):
@@ -244,6 +252,117 @@ def _low_fpr_section(results):
     return md + [""]
 
 
+def blind_baseline_markdown(results):
+    """The blind-baseline section: can the split alone tell members from non-members?"""
+    blind = results.get("blind_baseline")
+    if not blind:
+        return []
+    md = ["## Blind baseline", "",
+          f"Before any membership verdict, classifiers that never query a model "
+          f"({blind['features']}, the stronger of two; raw pixels and image statistics "
+          f"only) try to tell the target's members from its non-members: ROC AUC "
+          f"{_f(blind['auc'])}, {blind.get('interval', 'interval')} {_ci(blind['ci'])}."]
+    if len(blind.get("per_seed", [])) > 1:
+        md[-1] += " Per seed: " + "; ".join(
+            f"seed {p['seed']}: {_f(p['auc'])} {_ci(p['ci'])}" for p in blind["per_seed"]) + "."
+    md += [""]
+    if blind["leaks"]:
+        from .judge import CONFOUNDED_NOTE
+
+        md += [f"**The interval lies above 0.5: {CONFOUNDED_NOTE}.** Every membership "
+               f"finding above is marked confounded: a distribution shift between members "
+               f"and non-members, not the model, may explain what the attacks find.", ""]
+    else:
+        md += ["The split does not measurably leak membership by itself (the interval "
+               "does not lie above 0.5), so the membership findings are not confounded "
+               "by it (Das, Zhang & Tramèr 2024).", ""]
+    return md
+
+
+def _eval_images(parts):
+    """The evaluation records' images, in ``sets.eval`` order (members first)."""
+    return np.concatenate([np.asarray(parts.target_train.images),
+                           np.asarray(parts.target_test.images)])
+
+
+def write_exposure(results, raw, out, *, k=16, top=5):
+    """Per-record risk of the first repeat: ``record_risk.csv`` (every scored record's
+    score and rank under each family's strongest attack, and any per-record
+    ``memorization`` an attack returned), ``gallery_<family>.png`` (the most exposed
+    members with their scores) and ``memorized_<family>.png``.  Sets
+    ``results["exposure"]``; returns the file names written."""
+    from ..exposure import plot_gallery, record_risk, write_risk_csv
+    from .judge import strongest_attack
+
+    out = Path(out)
+    images = _eval_images(raw["parts"])
+    rows, files, summary = [], [], {}
+    for family, by_attack in raw["membership"].items():
+        best = strongest_attack(by_attack)
+        if best is None:
+            continue
+        measures = [(best, "membership score", by_attack[best]["scores"], "gallery")]
+        measures += [(a, "memorization", r["memorization"], "memorized")
+                     for a, r in by_attack.items()
+                     if r.get("memorization") is not None
+                     and len(r["memorization"]) == len(r["records"])]
+        entry = {"attack": best}
+        for attack, measure, scores, stem in measures:
+            result = by_attack[attack]
+            ids = np.asarray(result["records"])
+            ranked = record_risk(scores, result["membership"])
+            for r in ranked:
+                r["index"] = int(ids[r["index"]])
+            rows += [{"family": family, "attack": attack, "measure": measure, **r}
+                     for r in ranked]
+            name = f"{stem}_{family}.png"
+            what = ("most exposed members" if measure == "membership score"
+                    else "most memorized members")
+            if plot_gallery(images, ranked, out / name, k=k,
+                            title=f"{_family(family, results)}: {what} "
+                                  f"({_attack(attack)} {measure})"):
+                files.append(name)
+                entry["memorization_attack" if stem == "memorized" else "gallery"] = attack
+                entry[stem] = name
+            entry["top_" + stem] = [{"index": r["index"], "score": r["score"],
+                                     "rank": r["rank"]}
+                                    for r in ranked if r["member"] == 1][:top]
+        summary[family] = entry
+    if rows:
+        write_risk_csv(rows, out / "record_risk.csv")
+        files.insert(0, "record_risk.csv")
+    results["exposure"] = summary
+    return files
+
+
+def exposure_markdown(results):
+    """The per-record section: each family's most exposed (and most memorized) members."""
+    exposure = results.get("exposure")
+    if not exposure:
+        return []
+    md = ["## Most exposed records", "",
+          "Each model's strongest membership attack ranks every evaluation record "
+          "(rank 1: the record it is surest is a member); `record_risk.csv` holds every "
+          "record's score and rank (index: position among the evaluation records, "
+          "members first). The galleries show the members ranked highest, with their "
+          "rank and score (first seed).", ""]
+    for family, e in exposure.items():
+        top = ", ".join(f"#{r['rank']} record {r['index']} ({r['score']:.3g})"
+                        for r in e.get("top_gallery", []))
+        md += [f"- {_family(family, results)}, {_attack(e['attack'])}: {top}."]
+        if e.get("memorized"):
+            top = ", ".join(f"#{r['rank']} record {r['index']} ({r['score']:.3g})"
+                            for r in e.get("top_memorized", []))
+            md += [f"  Most memorized training images ({_attack(e['memorization_attack'])} "
+                   f"memorization score): {top}."]
+    md += [""]
+    for family, e in exposure.items():
+        for stem in ("gallery", "memorized"):
+            if e.get(stem):
+                md += [f"![{_family(family, results)} {stem}]({e[stem]})"]
+    return md + [""]
+
+
 def render_report(results):
     """``report.md``'s text from a results dictionary."""
     cfg, data = results["config"], results["data"]
@@ -260,6 +379,7 @@ def render_report(results):
         md += [f"Tables below show the first seed ({seeds[0]}); findings combine all "
                f"{len(seeds)} seeds.", ""]
     md += ["## Findings", ""] + findings_markdown(results) + [""]
+    md += blind_baseline_markdown(results)
     md += ["## Utility", "", markdown_table(
         ["Model", "Train accuracy", "Test accuracy"],
         [[_family(f, results), _f(u["train_accuracy"]), _f(u["test_accuracy"])]
@@ -316,6 +436,7 @@ def render_report(results):
                                 _f(d["fraction_of_excess_removed"])]
                                for d in results["defenses"]]), ""]
     md += _low_fpr_section(results)
+    md += exposure_markdown(results)
     plots = [p for p in results.get("files", []) if p.startswith("roc_")]
     if plots:
         md += ["## ROC curves", "", "Positive label = member: the true-positive rate is the "
@@ -347,14 +468,19 @@ def readme_table(results):
     return table + "\n\n" + "\n".join(verdicts)
 
 
-def write_report(results, curves, out):
-    """Write ``report.md``, ``results.json`` and the plots into ``out`` (atomically)."""
+def write_report(results, curves, out, raw=None):
+    """Write ``report.md``, ``results.json`` and the plots into ``out`` (atomically).
+
+    ``raw``: the first repeat's raw results; when given, the per-record risk
+    (:func:`write_exposure`: ``record_risk.csv`` and the galleries) is written too."""
     from .output import atomic_write_text
 
     out = Path(out)
     plots = _plot_rocs(curves, out, results) if curves else []
     if results.get("talos_tradeoff"):
         plots.append(_plot_tradeoff(results["talos_tradeoff"], out))
+    if raw is not None and raw.get("membership"):
+        plots += write_exposure(results, raw, out)
     results["files"] = ["report.md", "results.json", *plots]
     atomic_write_text(out / "results.json", json.dumps(results, indent=2, default=_jsonable))
     atomic_write_text(out / "report.md", render_report(results))
