@@ -1,7 +1,10 @@
 """``privlearn audit-model``: audit a model file on a folder or manifest of images.
 
-Until it is registered in ``privlearn.cli``, run it as
-``python -m privlearn.own_audit.cli --encoder model.pt --arch cnn --data images/ --members member --out report/``.
+``privlearn audit-model --encoder model.pt --arch cnn --data images/ --members members.txt
+--out report/`` (registered in :mod:`privlearn.cli`; ``python -m privlearn.own_audit.cli``
+runs the same command on its own).  The attacks are those of
+:data:`privlearn.catalogue.ATTACKS` that the files given allow (see
+:func:`privlearn.own_audit.planned_attacks`).
 """
 
 from __future__ import annotations
