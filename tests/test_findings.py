@@ -161,6 +161,32 @@ def test_seeds_combine_by_a_t_interval_over_per_seed_effects():
     assert "per_seed" in combined["talos"]["components"]["utility_cost"]
 
 
+def test_seed_spread_compares_the_spread_over_seeds_with_the_record_level_interval():
+    """Seeds that differ only in record noise (what the bootstrap measures) give a ratio
+    near 1; seeds whose models differ too (here the supervised separation changes from
+    seed to seed, as training randomness would) give a ratio well above 1."""
+    from privlearn.audit.report import seed_spread_markdown
+
+    def spread(shifts):
+        per_seed = []
+        for s, shift in enumerate(shifts):
+            paper = dict(PAPER, separation=dict(PAPER["separation"],
+                                                supervised=1.5 + shift))
+            per_seed.append(judge_seed(make_raw(**paper, seed=s), CFG, s))
+        return by_id(combine_seeds(per_seed, CFG))["membership/nn"]["seed_spread"]
+
+    record_noise_only = spread([0.0] * 12)
+    assert record_noise_only["n_seeds"] == 12
+    assert 0.5 < record_noise_only["ratio"] < 1.6, record_noise_only
+    training_noise = spread(np.random.default_rng(1).normal(0, 0.8, 12))
+    assert training_noise["ratio"] > 2.0, training_noise
+    results = {"findings": combine_seeds(
+        [judge_seed(make_raw(**PAPER, seed=s), CFG, s) for s in range(2)], CFG)}
+    text = "\n".join(seed_spread_markdown(results))
+    assert "## Seed spread" in text and "membership weaker on contrastive" in text
+    assert seed_spread_markdown({"findings": judge_seed(make_raw(**PAPER), CFG, 0)}) == []
+
+
 # --- low-FPR verdicts (issue 23) ------------------------------------------------------
 
 def _low_fpr_raw(seed=0, n=1000):

@@ -209,6 +209,9 @@ class Finding:
             effects = [g["effect"] for g in group]
             finding = dict(first, effect=float(np.mean(effects)),
                            ci=stats.t_interval(effects, cfg.confidence), per_seed=effects,
+                           per_seed_ci=[g["ci"] for g in group],
+                           seed_spread=seed_spread(effects, [g["ci"] for g in group],
+                                                   cfg.confidence),
                            interval=f"{cfg.confidence:.0%} t-interval over {len(group)} seeds")
             components = first.get("components")
             if isinstance(components, list):
@@ -229,7 +232,7 @@ class Finding:
         values = [g["effect"] for g in group]
         ci = stats.t_interval(values, cfg.confidence)
         return dict(first, effect=float(np.mean(values)), ci=ci, verdict=stats.verdict(ci),
-                    per_seed=values)
+                    per_seed=values, per_seed_ci=[g.get("ci") for g in group])
 
     def render(self, finding, cfg):
         """The finding as one Markdown bullet of the report."""
@@ -587,6 +590,38 @@ class TalosFinding(Finding):
 
 
 # --- the registry ---------------------------------------------------------------------
+
+def seed_spread(effects, record_cis, confidence):
+    """How the spread of a finding's effect over repeats compares with its
+    record-level interval.
+
+    Each repeat re-draws the split and every training seed, so the standard
+    deviation of the per-seed effects (``seed_sd``) holds both the evaluation
+    records' sampling and training randomness, while each repeat's paired
+    bootstrap interval holds only the former: its standard error is read back
+    from the interval's half-width (``record_se``, the mean over repeats, assuming
+    a normal bootstrap distribution).  ``ratio = seed_sd / record_se`` near 1 says
+    the record-level interval of a single run already covers what a rerun with
+    other seeds does; well above 1 says it is too narrow.
+
+    Examples
+    --------
+    >>> from privlearn.audit.judge import seed_spread
+    >>> s = seed_spread([0.10, 0.14, 0.12], [[0.06, 0.14], [0.10, 0.18], [0.08, 0.16]], 0.95)
+    >>> round(s["ratio"], 2)
+    0.98
+    """
+    from scipy.stats import norm
+
+    effects = np.asarray(effects, dtype=np.float64)
+    halves = [(ci[1] - ci[0]) / 2.0 for ci in record_cis
+              if ci is not None and np.all(np.isfinite(ci))]
+    z = norm.ppf(0.5 + confidence / 2.0)
+    sd = float(effects.std(ddof=1)) if len(effects) > 1 else float("nan")
+    se = float(np.mean(halves) / z) if halves else float("nan")
+    ratio = sd / se if se > 0 else float("nan")
+    return {"seed_sd": sd, "record_se": se, "ratio": ratio, "n_seeds": len(effects)}
+
 
 def findings():
     """One instance of each catalogued finding, in report order (read at call time,

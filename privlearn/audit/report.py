@@ -363,6 +363,25 @@ def exposure_markdown(results):
     return md + [""]
 
 
+def seed_spread_markdown(results):
+    """The seed-spread section (runs with ``--repeats`` of 2 or more): per finding,
+    the spread of its effect over repeats beside its record-level interval."""
+    rows = [(f.get("short_claim") or f["id"], _f(f["seed_spread"]["seed_sd"]),
+             _f(f["seed_spread"]["record_se"]), _f(f["seed_spread"]["ratio"], 2))
+            for f in results.get("findings", []) if f.get("seed_spread")]
+    if not rows:
+        return []
+    return ["## Seed spread", "",
+            "Each repeat re-draws the split and every training seed. *Seed SD* is the "
+            "standard deviation of a finding's effect over the repeats; *record SE* is the "
+            "standard error of one repeat's paired bootstrap over evaluation records (its "
+            "interval's half-width over z, averaged over repeats). A ratio near 1 means a "
+            "single run's interval already covers what rerunning with other seeds does; "
+            "well above 1 means it is too narrow, and the t-interval over seeds (used for "
+            "the findings above) is the one to read.", "",
+            markdown_table(["Finding", "Seed SD", "Record SE", "Ratio"], rows), ""]
+
+
 def render_report(results):
     """``report.md``'s text from a results dictionary."""
     cfg, data = results["config"], results["data"]
@@ -380,6 +399,7 @@ def render_report(results):
                f"{len(seeds)} seeds.", ""]
     md += ["## Findings", ""] + findings_markdown(results) + [""]
     md += blind_baseline_markdown(results)
+    md += seed_spread_markdown(results)
     md += ["## Utility", "", markdown_table(
         ["Model", "Train accuracy", "Test accuracy"],
         [[_family(f, results), _f(u["train_accuracy"]), _f(u["test_accuracy"])]
