@@ -94,3 +94,41 @@ def test_clone_and_pickle(images):
     np.testing.assert_array_equal(again.seen(images)[0], fitted.seen(images)[0])
     np.testing.assert_allclose(again.models_[0].transform(images),
                                fitted.models_[0].transform(images))
+
+
+# --- batched training (issue 22) -------------------------------------------------------
+def _digits_pool(n=160):
+    data = pl.datasets.load("digits", task="digit")
+    return pl.Records(data.images[:n], data.target[:n])
+
+
+def test_batched_reference_models_train_each_on_its_own_half():
+    pool = _digits_pool()
+    recipe = pl.SupervisedClassifier(max_epochs=3, batch_size=32, random_state=0)
+    batched = ReferenceModels(recipe, n_models=4, random_state=0, batched=True).fit(pool)
+    alone = ReferenceModels(recipe, n_models=4, random_state=0, batched=False).fit(pool)
+    assert batched.batched_ and not alone.batched_
+    np.testing.assert_array_equal(batched.in_, alone.in_)      # same halves, same seeds
+    for model, mask in zip(batched.models_, batched.in_):
+        proba = model.predict_proba(pool.inputs[:5])
+        assert proba.shape == (5, 10) and np.isfinite(proba).all()
+        assert len(model.history) == 3
+    # different seeds and halves give different models
+    a, b = (m.predict_proba(pool.inputs[:20]) for m in batched.models_[:2])
+    assert not np.allclose(a, b)
+    # the batched reference models serve LiRA like ones trained alone
+    lira = pl.LiRA(target=alone.models_[0], reference=batched, online=False)
+    scores = lira.fit(pool).decision_function(pool)
+    assert scores.shape == (len(pool),) and np.isfinite(scores).all()
+    pickle.loads(pickle.dumps(batched))
+
+
+def test_batched_auto_uses_joblib_on_cpu_and_true_refuses_an_unbatchable_recipe():
+    pool = _digits_pool(40)
+    recipe = pl.SupervisedClassifier(max_epochs=1, batch_size=16, random_state=0)
+    assert not ReferenceModels(recipe, n_models=2, random_state=0).fit(pool).batched_
+    with pytest.raises(ValueError, match="batched"):
+        ReferenceModels(LogisticRegression(), n_models=2, batched=True).fit(pool)
+    with pytest.raises(ValueError, match="batched"):
+        ReferenceModels(recipe, n_models=2, batched="yes").fit(pool)
+    assert clone(ReferenceModels(recipe, batched=True)).batched is True

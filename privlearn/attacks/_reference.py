@@ -166,9 +166,20 @@ class ReferenceModels(BaseEstimator):
         ``joblib.parallel_config(backend="dask")`` they train on a dask cluster.
     verbose : bool, default=False
         Show a tqdm progress bar over the trained models.
+    batched : {"auto", True, False}, default="auto"
+        Train all models in one vectorised pass
+        (:func:`privlearn.ensemble.fit_ensemble`).  ``"auto"`` batches when the
+        recipe supports it (:func:`~privlearn.ensemble.ensemble_support`) *and*
+        trains on a CUDA device, where a small network's step is launch overhead;
+        on a CPU the step is compute-bound and batching was measured slower
+        (``benchmarks/bench_ensemble.py``), so ``"auto"`` uses joblib there.
+        ``True`` batches (a recipe that cannot be batched raises ``ValueError``);
+        ``False`` never does.
 
     Attributes
     ----------
+    batched_ : bool
+        Whether the models were trained batched.
     models_ : list of fitted estimators
     in_ : ndarray of bool, shape (n_models, n_pool)
         ``in_[k, i]``: model ``k`` trained on pool record ``i``.
@@ -191,12 +202,13 @@ class ReferenceModels(BaseEstimator):
     """
 
     def __init__(self, estimator, n_models=16, random_state=None, n_jobs=None,
-                 verbose=False):
+                 verbose=False, batched="auto"):
         self.estimator = estimator
         self.n_models = n_models
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.batched = batched
 
     # --- checks -----------------------------------------------------------------
     def _is_transformer(self):
@@ -233,6 +245,24 @@ class ReferenceModels(BaseEstimator):
         if not self._is_transformer() and len(np.unique(np.asarray(X.labels))) < 2:
             raise ValueError("the pool's labels hold only one class; reference models "
                              "are classifiers and need at least 2 classes")
+
+    def _use_batched(self):
+        """Resolve ``batched`` (checked before any training)."""
+        from ..ensemble import _pipeline_head, ensemble_support
+
+        batched = self.batched
+        if batched not in ("auto", True, False):
+            raise ValueError(f"`batched` must be 'auto', True or False, got {batched!r}")
+        if batched is False:
+            return False
+        ok, why = ensemble_support(self.estimator)
+        if batched is True:
+            if not ok:
+                raise ValueError(f"batched=True but the recipe cannot be batched: {why}; "
+                                 "use batched='auto' or False")
+            return True
+        device = str(getattr(_pipeline_head(self.estimator)[0], "device", "cpu"))
+        return ok and device.startswith("cuda")
 
     def _draw_halves(self, n_pool, rng):
         n = self.n_models
@@ -283,17 +313,26 @@ class ReferenceModels(BaseEstimator):
         seeds = (rng.randint(np.iinfo(np.int32).max, size=self.n_models)
                  if self.random_state is not None else [None] * self.n_models)
         inputs = np.asarray(X.inputs)
-        # An encoder recipe trains on images alone (self-supervised): no labels.
-        jobs = (delayed(_fit_one)(_seeded(self.estimator, None if s is None else int(s)),
-                                  inputs[np.flatnonzero(mask)],
-                                  None if self._is_transformer() else labels[mask])
-                for mask, s in zip(in_, seeds))
-        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-        models = parallel(jobs)
-        if self.verbose:
-            from tqdm.auto import tqdm
-            models = tqdm(models, total=self.n_models, desc="reference models")
-        self.models_ = list(models)
+        self.batched_ = self._use_batched()
+        if self.batched_:
+            from ..ensemble import fit_ensemble
+
+            # An encoder recipe trains on images alone (self-supervised): no labels.
+            self.models_ = fit_ensemble(
+                [_seeded(self.estimator, None if s is None else int(s)) for s in seeds],
+                [(inputs[np.flatnonzero(mask)],
+                  None if self._is_transformer() else labels[mask]) for mask in in_])
+        else:
+            jobs = (delayed(_fit_one)(_seeded(self.estimator, None if s is None else int(s)),
+                                      inputs[np.flatnonzero(mask)],
+                                      None if self._is_transformer() else labels[mask])
+                    for mask, s in zip(in_, seeds))
+            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+            models = parallel(jobs)
+            if self.verbose:
+                from tqdm.auto import tqdm
+                models = tqdm(models, total=self.n_models, desc="reference models")
+            self.models_ = list(models)
         self.in_ = in_
         self.n_pool_ = len(X)
         self.input_shape_ = tuple(inputs.shape[1:])
