@@ -12,7 +12,7 @@
    inference, utility;
 5. :mod:`~privlearn.audit.judge` — the paper's findings with effects, intervals and
    verdicts;
-6. :mod:`privlearn.report` — ``report.md``, ``results.json`` and plots, written atomically.
+6. :mod:`~privlearn.audit.report` — ``report.md``, ``results.json`` and plots, written atomically.
 
 :mod:`~privlearn.audit.output` locks the output folder for one audit at a time and
 refuses to replace another configuration's report.
