@@ -565,8 +565,15 @@ class Talos(SelfSupervisedEncoder):
 
 
 def __getattr__(name):
-    # The evaluation helpers moved to privlearn.tradeoff; old imports still work.
+    # Deprecated aliases: the evaluation helpers live in privlearn.defenses (a floor
+    # above the estimators: they use the attacks).  This lazy upward import is the
+    # only one left here, listed in tests/test_architecture.py; remove it with the
+    # aliases.
     if name in ("privacy_utility_curve", "plot_privacy_utility"):
+        import warnings
+
+        warnings.warn(f"privlearn.talos.{name} is deprecated; import it from "
+                      f"privlearn.defenses", DeprecationWarning, stacklevel=2)
         from . import tradeoff
         return getattr(tradeoff, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
