@@ -9,6 +9,7 @@ random half of a pool of ``--pool`` records, as LiRA's reference models are.
 
     python benchmarks/bench_ensemble.py --epochs 10 --n-models 4 8 16
     python benchmarks/bench_ensemble.py --quality --epochs 30   # accuracy, solo vs batched
+    python benchmarks/bench_ensemble.py --lira --epochs 30 --n-models 16  # LiRA AUC, same
 """
 
 from __future__ import annotations
@@ -113,6 +114,58 @@ def _quality(recipe, n_models, epochs, pool):
             "solo_sd": round(float(np.std(a_s, ddof=1)), 4)}
 
 
+def _phi(model, X, y):
+    """LiRA's logit-scaled confidence of the true label (Carlini et al. 2022)."""
+    p = np.clip(model.predict_proba(X)[np.arange(len(y)), y], 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def _leave_one_out_lira(phi, halves):
+    """Each model in turn is the target, the others its reference models (online LiRA,
+    global IN/OUT variances): the ROC AUC of its members vs non-members of the pool."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    import warnings
+
+    aucs = []
+    warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+    for k in range(len(phi)):
+        others = np.delete(np.arange(len(phi)), k)
+        ph, ins = phi[others], halves[others]
+        mu_in = np.nanmean(np.where(ins, ph, np.nan), axis=0)
+        mu_out = np.nanmean(np.where(~ins, ph, np.nan), axis=0)
+        sd_in = np.nanstd(np.where(ins, ph - mu_in, np.nan)) + 1e-6
+        sd_out = np.nanstd(np.where(~ins, ph - mu_out, np.nan)) + 1e-6
+        ok = np.isfinite(mu_in) & np.isfinite(mu_out)
+        score = norm.logpdf(phi[k], mu_in, sd_in) - norm.logpdf(phi[k], mu_out, sd_out)
+        aucs.append(roc_auc_score(halves[k][ok], score[ok]))
+    return aucs
+
+
+def _lira_quality(n_models, epochs, pool):
+    """Leave-one-out LiRA AUC of supervised models: batched vs trained alone."""
+    import torch
+
+    from privlearn.ensemble import fit_ensemble
+
+    torch.set_num_threads(1)
+    X, y, halves, *_ = _setup(pool, n_models)
+    halves = np.array(halves)
+    seeds = list(range(100, 100 + n_models))
+    batched = fit_ensemble([_make("supervised", epochs, s) for s in seeds],
+                           [(X[m], y[m]) for m in halves])
+    solo = [_fit_one("supervised", epochs, s, X[m], y[m]) for s, m in zip(seeds, halves)]
+    out = {}
+    for name, models in (("batched", batched), ("solo", solo)):
+        aucs = _leave_one_out_lira(np.array([_phi(m, X, y) for m in models]), halves)
+        out[name] = {"mean": round(float(np.mean(aucs)), 4),
+                     "sd": round(float(np.std(aucs, ddof=1)), 4),
+                     "aucs": [round(a, 4) for a in aucs]}
+    return {"recipe": "supervised", "epochs": epochs, "n_models": n_models,
+            "lira_auc": out}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -122,6 +175,8 @@ def main(argv=None):
     parser.add_argument("--arms", nargs="+", default=["batched", "sequential", "joblib"])
     parser.add_argument("--quality", action="store_true",
                         help="compare test accuracy of batched and solo models instead")
+    parser.add_argument("--lira", action="store_true",
+                        help="leave-one-out LiRA AUC of batched and solo supervised models")
     parser.add_argument("--_arm", nargs=3, metavar=("RECIPE", "N", "ARM"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -130,6 +185,10 @@ def main(argv=None):
         print(json.dumps(_arm(recipe, int(n), arm, args.epochs, args.pool)))
         return
     print(f"# load before: {os.getloadavg()}", flush=True)
+    if args.lira:
+        print(json.dumps(_lira_quality(max(args.n_models), args.epochs, args.pool)),
+              flush=True)
+        return
     if args.quality:
         for recipe in args.recipes:
             print(json.dumps(_quality(recipe, max(args.n_models), args.epochs, args.pool)),
