@@ -127,11 +127,23 @@ FAMILIES = _section(
 )
 
 #: Defenses against attribute inference, compared against a fresh attacker.
+#: ``options["use"]`` says how the estimator is switched to the defense; all are
+#: re-exported by :mod:`privlearn.defenses` and evaluated by its
+#: :func:`~privlearn.defenses.evaluate_defense`.
 DEFENSES = _section(
     Spec("talos", "Talos", "privlearn.talos:Talos", "retrained",
+         options={"use": "Talos(adversary_weight=λ)"},
          doc="adversarial attribute classifier through gradient reversal"),
+    Spec("mmd", "Distribution matching (MMD)", "privlearn.talos:Talos", "retrained",
+         options={"use": "Talos(mmd_weight=μ, adversary_weight=0)"},
+         doc="MMD² between the representations of different attribute values"),
     Spec("leace", "Linear concept erasure (LEACE)", "privlearn.erasure:LinearConceptEraser",
-         "post_hoc", doc="post-hoc linear erasure of the attribute"),
+         "post_hoc", options={"use": "make_pipeline(encoder, LinearConceptEraser(), probe)"},
+         doc="post-hoc linear erasure of the attribute"),
+    Spec("dp_sgd", "DP-SGD", "privlearn.encoders.supervised:SupervisedClassifier",
+         "retrained", options={"use": "SupervisedClassifier(noise_multiplier=σ, "
+                                      "max_grad_norm=C)"},
+         doc="differentially private training of the supervised baseline (Opacus)"),
 )
 
 #: The audit's findings, in report order (classes in :mod:`privlearn.audit.judge`

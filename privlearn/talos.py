@@ -14,7 +14,7 @@ receives the adversary's gradient through a gradient-reversal layer scaled by th
 - :class:`AdversaryNet`: the default adversary network.
 
 How much utility and attribute privacy each λ gives is measured by
-:func:`privlearn.tradeoff.privacy_utility_curve` (kept apart: the estimators
+:func:`privlearn.defenses.privacy_utility_curve` (kept apart: the estimators
 never import the attacks).
 """
 
@@ -224,7 +224,7 @@ class Talos(SelfSupervisedEncoder):
 
     See Also
     --------
-    privlearn.tradeoff.privacy_utility_curve : utility and attribute leakage against λ.
+    privlearn.defenses.privacy_utility_curve : utility and attribute leakage against λ.
     privlearn.attribute_leakage_scorer : choose λ with ``GridSearchCV``.
 
     Notes
@@ -574,6 +574,6 @@ def __getattr__(name):
 
         warnings.warn(f"privlearn.talos.{name} is deprecated; import it from "
                       f"privlearn.defenses", DeprecationWarning, stacklevel=2)
-        from . import tradeoff
+        from .defenses import tradeoff
         return getattr(tradeoff, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

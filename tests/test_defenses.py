@@ -1,5 +1,7 @@
 """compare_defenses: every defense on the same split and attacks; the fraction of
-excess leakage removed; the table and the plot; bad input."""
+excess leakage removed; the table and the plot; bad input; the defenses home and
+its one evaluation path (evaluate_defense, summarize_defenses); the deprecated
+privlearn.tradeoff names."""
 
 import math
 
@@ -12,7 +14,8 @@ from sklearn.pipeline import make_pipeline
 
 import privlearn as pl
 from privlearn.attacks.membership import METHODS
-from privlearn.tradeoff import compare_defenses, defense_table, plot_defenses
+from privlearn.defenses import (compare_defenses, defense_table, evaluate_defense,
+                                plot_defenses, summarize_defenses)
 
 matplotlib.use("Agg")
 
@@ -88,3 +91,92 @@ def test_bad_input(tabular, kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=message):
         compare_defenses(**args)
+
+
+def test_compare_defenses_is_evaluate_defense_per_model(tabular):
+    """compare_defenses' rows are evaluate_defense's, on its split, and its relative
+    columns summarize_defenses' (the function the audit's table calls)."""
+    from sklearn.model_selection import train_test_split
+
+    X, y, s = tabular
+    defenses = {"PCA": PCA(6),
+                "PCA + LEACE": make_pipeline(PCA(6), pl.LinearConceptEraser(),
+                                             LogisticRegression())}
+    kwargs = dict(attack_model=LogisticRegression(), membership_methods=["confidence"],
+                  random_state=0)
+    result = compare_defenses(defenses, X, y, s, **kwargs)
+    members, held_out = train_test_split(np.arange(len(y)), test_size=0.5, stratify=y,
+                                         random_state=0)
+    for i, model in enumerate([make_pipeline(PCA(6), LogisticRegression(max_iter=1000)),
+                               defenses["PCA + LEACE"]]):
+        row = evaluate_defense(model, (X[members], y[members], s[members]),
+                               (X[held_out], y[held_out], s[held_out]), **kwargs)
+        assert row["utility"] == result.utility[i]
+        assert row["attack_accuracy"] == result.attack_accuracy[i]
+        assert row["membership_auc"] == result.membership_auc[i]
+        assert row["attack_baseline"] == result.attack_baseline
+    summary = summarize_defenses(result.utility, result.attack_accuracy,
+                                 result.attack_baseline)
+    np.testing.assert_array_equal(summary.utility_cost, result.utility_cost)
+    np.testing.assert_array_equal(summary.leakage_removed, result.leakage_removed)
+
+
+def test_evaluate_defense_on_a_fitted_model_without_membership(tabular):
+    X, y, s = tabular
+    model = make_pipeline(PCA(6), LogisticRegression()).fit(X[:300], y[:300])
+    row = evaluate_defense(model, (X[:300], y[:300], s[:300]), (X[300:], y[300:], s[300:]),
+                           attack_model=LogisticRegression(), membership_methods=None,
+                           fitted=True, random_state=0)
+    assert row["fit_seconds"] == 0 and row["membership_method"] is None
+    assert math.isnan(row["membership_auc"]) and math.isinf(row["epsilon"])
+    assert row["utility"] == model.score(X[300:], y[300:])
+
+
+def test_summarize_defenses_against_the_reference():
+    summary = summarize_defenses([0.8, 0.9, 0.7], [0.7, 0.9, 0.5], 0.5, reference=1)
+    np.testing.assert_allclose(summary.utility_cost, [0.1, 0.0, 0.2])
+    np.testing.assert_allclose(summary.leakage_removed, [0.5, 0.0, 1.0])
+    # Nothing above the baseline to remove: NaN, not a division by zero.
+    assert np.isnan(summarize_defenses([1, 1], [0.5, 0.4], 0.5).leakage_removed).all()
+
+
+def test_defenses_home_reexports_every_defense():
+    from privlearn import catalogue, defenses, encoders, erasure, talos
+
+    assert defenses.Talos is talos.Talos and defenses.AdversaryNet is talos.AdversaryNet
+    assert defenses.LinearConceptEraser is erasure.LinearConceptEraser
+    assert defenses.SupervisedClassifier is encoders.SupervisedClassifier
+    # Every catalogued defense resolves to a class the home re-exports.
+    for spec in catalogue.DEFENSES.values():
+        assert catalogue.load(spec) in {defenses.Talos, defenses.LinearConceptEraser,
+                                        defenses.SupervisedClassifier}
+    assert {"talos", "mmd", "leace", "dp_sgd"} <= set(catalogue.DEFENSES)
+
+
+@pytest.mark.parametrize("name", ["compare_defenses", "defense_table", "plot_defenses",
+                                  "privacy_utility_curve", "plot_privacy_utility"])
+def test_old_tradeoff_names_warn_and_still_work(name):
+    import privlearn.defenses
+    import privlearn.tradeoff
+
+    with pytest.warns(DeprecationWarning, match=f"tradeoff.{name} is deprecated"):
+        old = getattr(privlearn.tradeoff, name)
+    assert old is getattr(privlearn.defenses, name)
+    assert name in dir(privlearn.tradeoff)
+    with pytest.raises(AttributeError):
+        privlearn.tradeoff.no_such_name  # noqa: B018
+
+
+def test_old_talos_names_warn_and_root_names_do_not():
+    import warnings
+
+    import privlearn.defenses
+    import privlearn.talos
+
+    with pytest.warns(DeprecationWarning, match="privlearn.talos.privacy_utility_curve"):
+        old = privlearn.talos.privacy_utility_curve
+    assert old is privlearn.defenses.privacy_utility_curve
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # the root's lazy names are not deprecated
+        assert pl.compare_defenses is privlearn.defenses.compare_defenses
+        assert pl.privacy_utility_curve is privlearn.defenses.privacy_utility_curve

@@ -19,7 +19,7 @@ import privlearn as pl
 from privlearn.datasets.synthetic import add_inversion_attribute
 from privlearn.losses import mmd2
 from privlearn.talos import AdversaryNet
-from privlearn.tradeoff import plot_privacy_utility, privacy_utility_curve
+from privlearn.defenses import plot_privacy_utility, privacy_utility_curve
 
 matplotlib.use("Agg")
 

@@ -160,13 +160,16 @@ def _run_repeat(cfg, data, seed, store, model_store, progress):
                          "attribute_inference": erased["accuracy"],
                          "majority_baseline": erased["majority_baseline"],
                          "conditional_baseline": erased.get("conditional_baseline")})
-        base = defenses[0]
-        for row in defenses:
-            removed = float(stats.fraction_of_excess_removed(
-                base["attribute_inference"], row["attribute_inference"],
-                _baseline(base)))
-            row["fraction_of_excess_removed"] = None if np.isnan(removed) else removed
-            row["utility_cost"] = base["test_accuracy"] - row["test_accuracy"]
+        # The table's relative columns: the one computation compare_defenses uses.
+        from ..defenses import summarize_defenses
+
+        summary = summarize_defenses([row["test_accuracy"] for row in defenses],
+                                     [row["attribute_inference"] for row in defenses],
+                                     _baseline(defenses[0]), reference=0)
+        for row, removed, cost in zip(defenses, summary.leakage_removed,
+                                      summary.utility_cost):
+            row["fraction_of_excess_removed"] = None if np.isnan(removed) else float(removed)
+            row["utility_cost"] = float(cost)
     from .provenance import model_digests
 
     raw.update(parts=parts, tradeoff=tradeoff, defenses=defenses, seconds=seconds,
