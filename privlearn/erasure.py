@@ -15,35 +15,19 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._checks import check_sensitive_attribute
 
 __all__ = ["LinearConceptEraser"]
 
 
 def _check_sensitive_features(sensitive_features, n_samples):
-    if sensitive_features is None:
-        raise ValueError(
-            "LinearConceptEraser: `sensitive_features` is required: the attribute to "
-            "erase, one value per sample (fit(X, sensitive_features=s), or "
-            "<step>__sensitive_features=s through a Pipeline).")
-    s = np.asarray(sensitive_features)
-    if s.ndim == 0 or len(s) != n_samples:
-        raise ValueError(f"LinearConceptEraser: `sensitive_features` must hold one value "
-                         f"per sample ({n_samples}), got shape {s.shape}.")
-    s = column_or_1d(s)
-    if s.dtype.kind == "f" and np.isnan(s).any():
-        raise ValueError("LinearConceptEraser: `sensitive_features` contains NaN; every "
-                         "sample needs its attribute value.")
-    try:
-        check_classification_targets(s)
-    except ValueError as exc:
-        raise ValueError("LinearConceptEraser: `sensitive_features` must be class labels "
-                         f"(a categorical attribute): {exc}") from exc
-    if len(np.unique(s)) < 2:
-        raise ValueError("LinearConceptEraser: `sensitive_features` must hold at least two "
-                         f"distinct values to erase, got only one class, {np.unique(s)}.")
-    return s
+    """The shared sensitive-attribute check (:mod:`privlearn._checks`)."""
+    return check_sensitive_attribute(
+        n_samples, sensitive_features, owner="LinearConceptEraser",
+        hint=" (fit(X, sensitive_features=s), or <step>__sensitive_features=s through "
+             "a Pipeline)")
 
 
 class LinearConceptEraser(TransformerMixin, BaseEstimator):

@@ -29,16 +29,15 @@ import torch
 import torch.nn.functional as F
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.metadata_routing import UNUSED
-from sklearn.utils.validation import _num_samples
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
 from torch.func import functional_call
 
-from .encoders import OBJECTIVES, SelfSupervisedEncoder, _is_int
+from ._checks import check_sensitive_attribute, is_int as _is_int
+from .encoders import OBJECTIVES, SelfSupervisedEncoder
 from .losses import grad_reverse, mmd2
-from .records import check_class_labels
 
 __all__ = ["Talos", "AdversaryNet"]
 
@@ -98,40 +97,12 @@ def _split_adversary_params(params):
 
 
 def _check_sensitive_features(X, sensitive_features, *, owner):
-    """Validate the attribute before any work: present, 1-D, one per sample,
-    no missing values, at least two values.  Returns it as a 1-D array."""
-    if sensitive_features is None:
-        raise ValueError(
-            f"{owner}: `sensitive_features` is required: the sensitive attribute of each "
-            "image, one value per sample (e.g. fit(X, sensitive_features=s), or "
-            "talos__sensitive_features=s through a Pipeline).")
-    s = np.asarray(sensitive_features)
-    if s.ndim == 2 and s.shape[1] == 1:
-        s = s.ravel()
-    if s.ndim != 1:
-        raise ValueError(f"{owner}: `sensitive_features` must be 1-D (one attribute value "
-                         f"per image), got shape {s.shape}.")
-    n_samples = _num_samples(X)
-    if len(s) != n_samples:
-        raise ValueError(f"{owner}: `sensitive_features` has {len(s)} values but X has "
-                         f"{n_samples} samples; give one attribute value per sample.")
-    if s.dtype.kind == "f":
-        missing = np.isnan(s)
-    elif s.dtype.kind == "O":
-        missing = np.array([v is None or (isinstance(v, float) and math.isnan(v))
-                            for v in s], dtype=bool)
-    else:
-        missing = np.zeros(len(s), dtype=bool)
-    if missing.any():
-        raise ValueError(f"{owner}: `sensitive_features` contains {int(missing.sum())} "
-                         "missing values (NaN/None); every image needs its attribute.")
-    # One type, not continuous: the label check every attack uses.
-    s = check_class_labels(s, argument="sensitive_features", owner=owner)
-    values = np.unique(s)
-    if len(values) < 2:
-        raise ValueError(f"{owner}: `sensitive_features` must hold at least two distinct "
-                         f"values to hide, got only one class, {values.tolist()}.")
-    return s
+    """The shared sensitive-attribute check (:mod:`privlearn._checks`), with the
+    hint of how to pass it to a Talos step."""
+    return check_sensitive_attribute(
+        X, sensitive_features, owner=owner,
+        hint=" (e.g. fit(X, sensitive_features=s), or talos__sensitive_features=s "
+             "through a Pipeline)")
 
 
 class Talos(SelfSupervisedEncoder):

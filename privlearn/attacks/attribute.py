@@ -25,11 +25,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from .._checks import check_sensitive_attribute
 from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
-from ..records import as_array, check_class_labels
 
 __all__ = ["AttributeInference", "attribute_leakage_scorer"]
 
@@ -128,32 +128,9 @@ def _n_table_features(X):
 
 def _check_attribute(X, attribute, *, argument, owner="AttributeInference",
                      require_both=True):
-    """Validate the sensitive attribute: present, one per sample, >= 2 values."""
-    if attribute is None:
-        requires = ("the attack requires y to be passed, but the target y is None: "
-                    if argument == "y" else "")
-        raise ValueError(f"{requires}`{argument}` is required: the sensitive attribute of "
-                         "each record, one value per image")
-    n_samples = _num_samples(X)
-    attribute = as_array(attribute)
-    if attribute.ndim == 0:
-        raise ValueError(f"`{argument}` must be one attribute value per image, got "
-                         f"a scalar {attribute!r}")
-    if len(attribute) != n_samples:
-        raise ValueError(f"`{argument}` has {len(attribute)} values but X has "
-                         f"{n_samples} images; give one attribute value per image")
-    if attribute.ndim == 2 and attribute.shape[1] == 1:
-        attribute = column_or_1d(attribute, warn=True)
-    # The same label check as the records of membership attacks: no missing
-    # values, one type, not continuous.
-    attribute = check_class_labels(attribute, argument=argument, owner=owner)
-    if not require_both:
-        return attribute
-    values = np.unique(attribute)
-    if len(values) < 2:
-        raise ValueError(f"`{argument}` must hold at least two distinct attribute "
-                         f"values to attack; got only one class, {values.tolist()}")
-    return attribute
+    """The shared sensitive-attribute check (:mod:`privlearn._checks`)."""
+    return check_sensitive_attribute(X, attribute, owner=owner, argument=argument,
+                                     require_both=require_both)
 
 
 def _check_attack_model(attack_model, random_state):
@@ -400,7 +377,8 @@ class _AttributeLeakageScorer:
                 "(sklearn.set_config(enable_metadata_routing=True)) and pass it to the "
                 "search: search.fit(X, y, sensitive_features=s)")
         sensitive_features = _check_attribute(X, sensitive_features,
-                                              argument="sensitive_features")
+                                              argument="sensitive_features",
+                                              owner="attribute_leakage_scorer")
         Z = _embed(_embedder(estimator, argument="estimator"), X, argument="estimator")
         attack_model = _check_attack_model(self.attack_model, self.random_state)
         cv = self.cv

@@ -29,11 +29,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import Bunch
 from sklearn.utils._indexing import _safe_indexing
 
-from ..attacks.attribute import AttributeInference, _check_attribute
+from .._checks import check_sensitive_attribute, is_int
+from ..attacks.attribute import AttributeInference
 from ..attacks.membership import METHODS as MEMBERSHIP_METHODS
 from ..attacks.membership import MembershipInference
 from ..datasets import membership_set
-from ..encoders import _is_int
 from ..stats import fraction_of_excess_removed
 
 __all__ = ["evaluate_defense", "summarize_defenses", "compare_defenses",
@@ -177,13 +177,13 @@ def compare_defenses(defenses, X, y, sensitive_features, *, reference=None,
     if not methods or unknown:
         raise ValueError(f"compare_defenses: `membership_methods` must be a non-empty list "
                          f"of {list(MEMBERSHIP_METHODS)}, got {membership_methods!r}.")
-    if not _is_int(membership_cv) or membership_cv < 2:
+    if not is_int(membership_cv) or membership_cv < 2:
         raise ValueError("compare_defenses: `membership_cv` must be an integer >= 2, got "
                          f"{membership_cv!r}.")
     if not (isinstance(test_size, numbers.Real) and 0 < test_size < 1):
         raise ValueError(f"compare_defenses: `test_size` must be in (0, 1), got "
                          f"{test_size!r}.")
-    s = _check_attribute(X, sensitive_features, argument="sensitive_features")
+    s = check_sensitive_attribute(X, sensitive_features, owner="compare_defenses")
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(s):
         raise ValueError(f"compare_defenses: `y` must be 1-D with {len(s)} labels (one "

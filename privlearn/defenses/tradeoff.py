@@ -24,8 +24,8 @@ from sklearn.utils import Bunch
 from sklearn.utils._indexing import _safe_indexing
 
 from ..attacks.attribute import AttributeInference
-from ..encoders import _is_int
-from ..talos import Talos, _check_sensitive_features
+from .._checks import check_sensitive_attribute, is_int
+from ..talos import Talos
 
 __all__ = ["privacy_utility_curve", "plot_privacy_utility"]
 
@@ -117,7 +117,7 @@ def privacy_utility_curve(estimator, X, y, sensitive_features, adversary_weights
     (2,)
     """
     weights = _check_weights(adversary_weights)
-    s = _check_sensitive_features(X, sensitive_features, owner="privacy_utility_curve")
+    s = check_sensitive_attribute(X, sensitive_features, owner="privacy_utility_curve")
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(s):
         raise ValueError(f"privacy_utility_curve: `y` must be 1-D with {len(s)} labels "
@@ -128,7 +128,7 @@ def privacy_utility_curve(estimator, X, y, sensitive_features, adversary_weights
         splits = [train_test_split(indices, test_size=test_size, stratify=y,
                                    random_state=random_state)]
     else:
-        if _is_int(cv):
+        if is_int(cv):
             cv = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
         splits = list(check_cv(cv, y, classifier=True).split(indices, y))
 

@@ -19,6 +19,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
+from .._checks import is_int as _is_int  # the one integer check (re-exported)
 from .._images import ImageDataset, as_input, scan_inputs, to_float_batch
 from ..backbones import BACKBONES
 
@@ -28,8 +29,6 @@ __all__ = ["PRECISIONS"]
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_finite_hyperparameter(owner, name, value):
