@@ -94,9 +94,23 @@ def bootstrap_counts(n, n_boot=1000, *, strata=None, random_state=None):
 
 
 def percentile_ci(samples, confidence=0.95):
-    """The percentile interval of bootstrap samples (NaN samples ignored)."""
+    """The percentile interval of bootstrap samples.
+
+    NaN samples (resamples on which the metric is undefined) are ignored; when
+    every sample is NaN the interval is ``[nan, nan]`` (an inconclusive verdict).
+
+    Examples
+    --------
+    >>> from privlearn.stats import percentile_ci
+    >>> percentile_ci([0.0, 1.0, 2.0, 3.0, 4.0], confidence=0.5)
+    [1.0, 3.0]
+    """
     confidence = _check_level(confidence)
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = _numbers(samples, "samples").ravel()
+    if len(samples) == 0:
+        raise ValueError("`samples` must hold at least one bootstrap sample, got none")
+    if np.isnan(samples).all():
+        return [float("nan"), float("nan")]
     alpha = (1.0 - confidence) / 2.0
     low, high = np.nanquantile(samples, [alpha, 1.0 - alpha])
     return [float(low), float(high)]
@@ -124,10 +138,13 @@ def bootstrap_ci(values, statistic="mean", *, n_boot=1000, confidence=0.95,
     >>> bool(low < 49.5 < high)
     True
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = _numbers(values, "values")
     if values.ndim != 1 or len(values) < 2:
         raise ValueError(f"`values` must be 1-D with at least 2 entries, got shape "
                          f"{values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"`values` contains {int((~np.isfinite(values)).sum())} NaN or "
+                         "infinite value(s); a bootstrap interval needs finite values")
     functions = {"mean": np.mean, "median": np.median}
     if isinstance(statistic, str):
         if statistic not in functions:
@@ -135,8 +152,15 @@ def bootstrap_ci(values, statistic="mean", *, n_boot=1000, confidence=0.95,
                              f"got {statistic!r}")
         statistic = functions[statistic]
     rng = check_random_state(random_state)
-    idx = rng.randint(0, len(values), size=(_check_n_boot(n_boot), len(values)))
-    return percentile_ci(statistic(values[idx], axis=1), confidence)
+    n_boot = _check_n_boot(n_boot)
+    confidence = _check_level(confidence)
+    idx = rng.randint(0, len(values), size=(n_boot, len(values)))
+    samples = np.asarray(statistic(values[idx], axis=1), dtype=np.float64)
+    if samples.shape != (n_boot,):
+        raise ValueError(f"`statistic` must return one value per resample, shape "
+                         f"({n_boot},) for the ({n_boot}, {len(values)}) resamples and "
+                         f"axis=1, got shape {samples.shape}")
+    return percentile_ci(samples, confidence)
 
 
 def t_interval(values, confidence=0.95):
@@ -152,7 +176,7 @@ def t_interval(values, confidence=0.95):
     from scipy import stats as _scipy_stats
 
     confidence = _check_level(confidence)
-    values = np.asarray(values, dtype=np.float64)
+    values = _numbers(values, "values")
     if values.ndim != 1 or len(values) < 2:
         raise ValueError(f"`values` must be 1-D with at least 2 entries (e.g. two "
                          f"seeds), got shape {values.shape}")
@@ -186,7 +210,10 @@ def fraction_of_excess_removed(undefended, defended, baseline):
 def verdict(ci, *, threshold=0.0):
     """``"holds"`` if the interval lies above ``threshold``, ``"does not hold"`` if
     below, else ``"inconclusive"``.  An interval touching the threshold never holds."""
-    low, high = (float(v) for v in ci)
+    bounds = _numbers(ci, "ci").ravel()
+    if bounds.shape != (2,):
+        raise ValueError(f"`ci` must be a pair (low, high), got {ci!r}")
+    low, high = (float(v) for v in bounds)
     if not (np.isfinite(low) and np.isfinite(high)) or low > high:
         return "inconclusive"
     if low > threshold:
@@ -198,19 +225,48 @@ def verdict(ci, *, threshold=0.0):
 
 # --- weighted metrics: one value per row of a count matrix ------------------------
 
+def _numbers(values, name):
+    """``values`` as float64, or a ValueError naming ``name``."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must hold numbers, got {values!r:.80}") from None
+
+
 def _as_counts(counts, n):
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = _numbers(counts, "counts")
     if counts.ndim == 1:
         counts = counts[None]
     if counts.ndim != 2 or counts.shape[1] != n:
         raise ValueError(f"`counts` must have shape (n_boot, {n}), got {counts.shape}")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("`counts` must hold finite, non-negative record counts (rows of "
+                         "bootstrap_counts)")
     return counts
+
+
+def _membership_and_scores(y_true, scores, name="scores"):
+    """Checked 1/0 membership (bool) and finite float scores of one length."""
+    y_true, scores = np.asarray(y_true), _numbers(scores, name)
+    if y_true.ndim != 1 or scores.ndim != 1 or len(y_true) != len(scores):
+        raise ValueError(f"`y_true` and `{name}` must be 1-D of one length, got shapes "
+                         f"{y_true.shape} and {scores.shape}")
+    if y_true.dtype.kind not in "biuf" or not np.isin(y_true, (0, 1)).all():
+        raise ValueError("`y_true` must hold membership as 1 (member) and 0 (non-member), "
+                         f"got values {np.unique(y_true)[:5].tolist()}")
+    y_true = y_true.astype(bool)
+    if y_true.all() or not y_true.any():
+        raise ValueError("`y_true` must hold both members (1) and non-members (0); a ROC "
+                         "metric is undefined on one class")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"`{name}` contains {int((~np.isfinite(scores)).sum())} NaN or "
+                         "infinite value(s); ROC metrics need finite scores")
+    return y_true, scores
 
 
 def _weighted_roc(y_true, scores, counts):
     """TPR and FPR of every resample at every distinct threshold, ``(B, U + 1)``."""
-    y_true = np.asarray(y_true).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
+    y_true, scores = _membership_and_scores(y_true, scores)
     counts = _as_counts(counts, len(scores))
     # Distinct scores, highest first; tied records share one threshold (as roc_curve).
     values, inverse = np.unique(-scores, return_inverse=True)
@@ -249,15 +305,22 @@ def weighted_roc_auc(y_true, scores, counts):
 
 def weighted_tpr_at_fpr(y_true, scores, counts, fpr=0.01):
     """Highest TPR at FPR ≤ ``fpr`` of each resample (as :func:`privlearn.metrics.tpr_at_fpr`)."""
+    if isinstance(fpr, bool) or not isinstance(fpr, numbers.Real) or not 0.0 <= fpr <= 1.0:
+        raise ValueError(f"`fpr` must be a number in [0, 1], got {fpr!r}")
     fprs, tprs = _weighted_roc(y_true, scores, counts)
     return np.where(fprs <= fpr + 1e-12, tprs, 0.0).max(axis=1)
 
 
 def weighted_accuracy(correct, counts):
-    """Share of correct records in each resample."""
-    correct = np.asarray(correct, dtype=np.float64)
+    """Share of correct records in each resample (NaN for a resample of no records)."""
+    correct = _numbers(correct, "correct")
+    if correct.ndim != 1 or not np.isfinite(correct).all():
+        raise ValueError(f"`correct` must be 1-D and finite (1/0 or True/False per record), "
+                         f"got shape {correct.shape}")
     counts = _as_counts(counts, len(correct))
-    return counts @ correct / counts.sum(axis=1)
+    total = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, counts @ correct / np.where(total > 0, total, 1.0), np.nan)
 
 
 _METRICS = {
@@ -308,10 +371,15 @@ def paired_bootstrap_diff(y_true, pred_a, pred_b, metric="roc_auc", *, counts=No
             not len(y_true) == len(pred_a) == len(pred_b):
         raise ValueError(f"`y_true`, `pred_a` and `pred_b` must be 1-D of one length, got "
                          f"shapes {y_true.shape}, {pred_a.shape}, {pred_b.shape}")
+    if len(y_true) == 0:
+        raise ValueError("`y_true`, `pred_a` and `pred_b` must not be empty")
     if counts is None:
         counts = bootstrap_counts(len(y_true), n_boot,
                                   strata=y_true if stratify else None,
                                   random_state=random_state)
+    if metric != "accuracy":
+        _membership_and_scores(y_true, pred_a, "pred_a")
+        _membership_and_scores(y_true, pred_b, "pred_b")
     function = _METRICS[metric]
     ones = np.ones((1, len(y_true)))
     a, b = float(function(y_true, pred_a, ones)[0]), float(function(y_true, pred_b, ones)[0])

@@ -3,7 +3,9 @@
 - :class:`OutputLock`: ``out/.audit.lock`` is created with ``O_EXCL`` and holds the
   owner's pid, host and start time.  A second audit on the same folder is refused
   with a message naming the folder and the running audit; a lock left by a process
-  that no longer runs on this host is taken over.
+  that no longer runs on this host is taken over (also when its pid was reused: by
+  this very process, as after a SIGKILL in a container, or by another process that
+  started later), and so is an unreadable (torn) lock older than a minute.
 - :func:`atomic_write_text`: a temporary file in the same folder, then
   ``os.replace``; readers never see a half-written ``results.json`` or ``report.md``.
 - :func:`check_existing_report`: a folder whose ``results.json`` comes from a
@@ -29,6 +31,10 @@ __all__ = ["OutputLock", "AuditLockedError", "ReportExistsError", "atomic_write_
            "check_existing_report", "Checkpoints", "LOCK_NAME"]
 
 LOCK_NAME = ".audit.lock"
+#: An unreadable lock file older than this (seconds) is a torn write, not a live audit.
+_TORN_LOCK_SECONDS = 60.0
+#: Lock files this process holds (a lock naming our pid but not in here is stale).
+_HELD = set()
 
 
 class AuditLockedError(RuntimeError):
@@ -69,6 +75,33 @@ def _pid_alive(pid):
     return True
 
 
+def _process_start(pid):
+    """When ``pid`` started (clock ticks since boot, Linux), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _lock_is_stale(owner, path, host):
+    """Whether the lock ``owner`` (its parsed file, or None) belongs to no live audit."""
+    if owner is None:  # empty or torn: stale once it is clearly not being written
+        try:
+            return time.time() - path.stat().st_mtime > _TORN_LOCK_SECONDS
+        except OSError:
+            return False
+    pid = owner.get("pid")
+    if owner.get("host") != host or not isinstance(pid, int) or isinstance(pid, bool):
+        return False
+    if pid == os.getpid():
+        return str(path.resolve()) not in _HELD
+    if not _pid_alive(pid):
+        return True
+    started = owner.get("process_start")
+    return isinstance(started, int) and _process_start(pid) not in (None, started)
+
+
 class OutputLock:
     """An exclusive lock on an output folder (a context manager).
 
@@ -87,21 +120,21 @@ class OutputLock:
 
     def _owner(self):
         try:
-            return json.loads(self.path.read_text())
+            owner = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return None
+        return owner if isinstance(owner, dict) else None
 
     def acquire(self):
         info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "process_start": _process_start(os.getpid())}
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                stale = owner is not None and owner.get("host") == info["host"] \
-                    and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])
-                if stale:
+                if _lock_is_stale(owner, self.path, info["host"]):
                     self.path.unlink(missing_ok=True)
                     continue
                 who = ("an unreadable lock" if owner is None else
@@ -114,6 +147,7 @@ class OutputLock:
             with os.fdopen(fd, "w") as f:
                 json.dump(info, f)
             self.held = True
+            _HELD.add(str(self.path.resolve()))
             return self
         raise AuditLockedError(f"could not lock {str(self.folder)!r}")  # pragma: no cover
 
@@ -122,6 +156,7 @@ class OutputLock:
             owner = self._owner()
             if owner is None or owner.get("pid") == os.getpid():
                 self.path.unlink(missing_ok=True)
+            _HELD.discard(str(self.path.resolve()))
             self.held = False
 
     def __enter__(self):
