@@ -17,13 +17,44 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _num_samples, column_or_1d
 
 from .records import as_array, check_class_labels, missing_mask
 
-__all__ = ["is_int", "is_real", "check_sensitive_attribute"]
+__all__ = ["is_int", "is_real", "check_sensitive_attribute", "validate_params"]
+
+_SKLEARN_MESSAGE = re.compile(r"^The '(?P<name>[^']+)' parameter of (?P<owner>\w+) "
+                              r"(?P<rest>.*)$", re.S)
+
+
+def validate_params(estimator):
+    """Check ``estimator``'s parameters against its ``_parameter_constraints``.
+
+    scikit-learn's machinery (``BaseEstimator._validate_params``), with the
+    message in privlearn's form, ``Owner: `name` must be ...``; the error is
+    sklearn's ``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``).
+
+    Examples
+    --------
+    >>> from privlearn import LinearConceptEraser
+    >>> from privlearn._checks import validate_params
+    >>> validate_params(LinearConceptEraser(tol=2))
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: LinearConceptEraser: `tol` must be a float in the range [0.0, 1.0). Got 2 instead.
+    """
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        match = _SKLEARN_MESSAGE.match(str(exc))
+        if match is None:
+            raise
+        raise InvalidParameterError(
+            f"{match['owner']}: `{match['name']}` {match['rest']}") from None
 
 
 def is_int(value):

@@ -12,12 +12,15 @@ MLP of :class:`~privlearn.AttributeInference`) may still recover the attribute.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._checks import check_sensitive_attribute
+from ._checks import check_sensitive_attribute, validate_params
 
 __all__ = ["LinearConceptEraser"]
 
@@ -97,6 +100,8 @@ class LinearConceptEraser(TransformerMixin, BaseEstimator):
 
     __metadata_request__fit = {"sensitive_features": True}
 
+    _parameter_constraints = {"tol": [Interval(Real, 0, 1, closed="left")]}
+
     def __init__(self, tol=1e-10):
         self.tol = tol
 
@@ -115,10 +120,7 @@ class LinearConceptEraser(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        if not (isinstance(self.tol, (int, float)) and not isinstance(self.tol, bool)
-                and 0 <= self.tol < 1):
-            raise ValueError(f"LinearConceptEraser: `tol` must be a number in [0, 1), "
-                             f"got {self.tol!r}.")
+        validate_params(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
         s = _check_sensitive_features(sensitive_features, X.shape[0])
         binarizer = LabelBinarizer().fit(s)

@@ -22,8 +22,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._checks import validate_params
 from .._target import check_target, checked_predict_proba
 from ..records import Records
 from ._base import MembershipAttack, check_labels_in_classes, check_records
@@ -201,6 +203,16 @@ class ReferenceModels(BaseEstimator):
     (4, 3)
     """
 
+    _parameter_constraints = {
+        "estimator": "no_validation",               # checked by _check_recipe
+        "n_models": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Interval(numbers.Integral, None, -1, closed="right"),
+                   Interval(numbers.Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "batched": [StrOptions({"auto"}), "boolean"],
+    }
+
     def __init__(self, estimator, n_models=16, random_state=None, n_jobs=None,
                  verbose=False, batched="auto"):
         self.estimator = estimator
@@ -232,10 +244,13 @@ class ReferenceModels(BaseEstimator):
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"`n_shadows` (number of reference models) must be a "
                              f"positive integer, got {n!r}")
-        n_jobs = self.n_jobs
-        if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral)
-                                   or isinstance(n_jobs, bool) or n_jobs == 0):
-            raise ValueError(f"`n_jobs` must be None or a non-zero integer, got {n_jobs!r}")
+        # The rest through scikit-learn's constraints (n_jobs, batched, verbose,
+        # random_state); n_models above keeps the name LiRA's users know.  A bool is
+        # an Integral to the constraints, not a number of jobs.
+        if isinstance(self.n_jobs, bool):
+            raise ValueError(f"`n_jobs` must be None or a non-zero integer, got "
+                             f"{self.n_jobs!r}")
+        validate_params(self)
         # Each model trains on about half of the pool: a pool of fewer than
         # 2 records per model's half leaves some model with nothing to train on.
         if len(X) < 2:
@@ -251,7 +266,7 @@ class ReferenceModels(BaseEstimator):
         from ..ensemble import _pipeline_head, ensemble_support
 
         batched = self.batched
-        if batched not in ("auto", True, False):
+        if batched not in ("auto", True, False):      # checked in fit; kept for direct calls
             raise ValueError(f"`batched` must be 'auto', True or False, got {batched!r}")
         if batched is False:
             return False
