@@ -364,3 +364,117 @@ def test_an_epoch_is_never_empty(small_images, monkeypatch, n, batch_size, drop_
     else:
         with pytest.raises(TrainingStarted):
             model.fit(images)
+
+
+# --- privlearn.stats, LiRA and RMIA (issue 18) ----------------------------------------
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+
+from privlearn import stats  # noqa: E402
+
+_scores = hnp.arrays(np.float64, st.integers(4, 40),
+                     elements=st.floats(-1e6, 1e6, allow_nan=False))
+
+
+@st.composite
+def _membership_and_scores(draw):
+    scores = draw(_scores)
+    y = draw(hnp.arrays(np.int64, len(scores), elements=st.integers(0, 1)))
+    assume(0 < y.sum() < len(y))
+    return y, scores
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(_membership_and_scores(), st.sampled_from([np.exp, np.arctan, lambda s: 3 * s + 7,
+                                                  lambda s: np.cbrt(s)]))
+def test_weighted_auc_is_sklearns_and_invariant_to_monotone_maps(pair, monotone):
+    y, scores = pair
+    auc = stats.weighted_roc_auc(y, scores, np.ones(len(y)))[0]
+    assert auc == pytest.approx(roc_auc_score(y, scores))
+    with np.errstate(over="ignore"):
+        mapped = monotone(scores / 1e4)
+    assume(np.isfinite(mapped).all() and len(np.unique(mapped)) == len(np.unique(scores)))
+    assert stats.weighted_roc_auc(y, mapped, np.ones(len(y)))[0] == pytest.approx(
+        stats.weighted_roc_auc(y, scores / 1e4, np.ones(len(y)))[0])
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(_membership_and_scores(), st.integers(0, 2**31 - 1))
+def test_paired_interval_is_ordered_and_its_verdict_consistent(pair, seed):
+    y, scores = pair
+    other = np.random.default_rng(seed).permutation(scores)
+    result = stats.paired_bootstrap_diff(y, scores, other, n_boot=50, random_state=seed)
+    low, high = result["ci"]
+    assert np.isfinite(result["effect"]) and low <= high
+    assert result["verdict"] == stats.verdict([low, high])
+    # the same model against itself: no effect, whatever the resamples
+    same = stats.paired_bootstrap_diff(y, scores, scores, n_boot=20, random_state=seed)
+    assert same["effect"] == 0 and same["ci"] == [0.0, 0.0]
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(hnp.arrays(np.float64, st.integers(2, 30), elements=st.floats(-1e3, 1e3)),
+       st.floats(0.5, 0.99), st.integers(0, 2**31 - 1))
+def test_bootstrap_interval_lies_within_the_sample_and_nests(values, confidence, seed):
+    low, high = stats.bootstrap_ci(values, n_boot=200, confidence=confidence,
+                                   random_state=seed)
+    assert values.min() - 1e-9 <= low <= high <= values.max() + 1e-9
+    wide = stats.bootstrap_ci(values, n_boot=200, confidence=0.995, random_state=seed)
+    assert wide[0] <= low + 1e-9 and high <= wide[1] + 1e-9
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(hnp.arrays(np.float64, st.integers(1, 20),
+                  elements=st.floats(allow_nan=True, allow_infinity=True)),
+       st.sampled_from(["auc", "ci", "tpr"]))
+def test_stats_accept_finite_scores_and_name_the_others(scores, which):
+    y = np.arange(len(scores)) % 2
+    finite = np.isfinite(scores).all()
+    calls = {"auc": lambda: stats.weighted_roc_auc(y, scores, np.ones(len(y))),
+             "tpr": lambda: stats.weighted_tpr_at_fpr(y, scores, np.ones(len(y)), 0.1),
+             "ci": lambda: stats.bootstrap_ci(scores, n_boot=20, random_state=0)}
+    if finite and len(scores) >= 2 and (which == "ci" or 0 < y.sum() < len(y)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert np.all(np.isfinite(calls[which]()))
+    else:
+        with pytest.raises(ValueError, match="`(scores|values|y_true)`"):
+            calls[which]()
+
+
+@pytest.fixture(scope="module")
+def reference_setting():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:, ::4] / 16.0                      # 16 features: fast reference models
+    target = LogisticRegression(max_iter=200).fit(X[:60], y[:60])
+    pool = pl.Records(X[:120], y[:120])
+    reference = pl.attacks.ReferenceModels(DecisionTreeClassifier(max_depth=3), n_models=4,
+                                           random_state=0).fit(pool)
+    return X, y, target, pool, reference
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(st.sampled_from(["lira_online", "lira_offline", "rmia"]),
+       st.lists(st.integers(0, 119), min_size=1, max_size=30, unique=True),
+       st.floats(0.0, 1.0), st.sampled_from(["global", "per_record"]))
+def test_lira_rmia_scores_are_finite_and_probabilities(reference_setting, which, rows, a,
+                                                       variance):
+    X, y, target, pool, reference = reference_setting
+    if which == "rmia":
+        attack = pl.RMIA(target, reference=reference, offline_a=a)
+    else:
+        attack = pl.LiRA(target, reference=reference, online=which == "lira_online",
+                         variance=variance)
+    attack.fit(pool)
+    candidates = pool[np.asarray(rows)]
+    scores = attack.decision_function(candidates)
+    proba = attack.predict_proba(candidates)
+    assert scores.shape == (len(rows),) and np.isfinite(scores).all()
+    assert proba.shape == (len(rows), 2) and np.isfinite(proba).all()
+    assert proba.min() >= 0 and proba.max() <= 1
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    # a record's score does not depend on the other candidates scored with it
+    np.testing.assert_allclose(attack.decision_function(candidates[:1]), scores[:1],
+                               rtol=1e-9, atol=1e-12)
