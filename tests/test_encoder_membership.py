@@ -16,16 +16,7 @@ import privlearn as pl
 from privlearn.attacks import EncoderMembershipInference
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _flatten(x):
-    return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+from _encoder_fixtures import _flatten, _one_thread  # noqa: F401  (autouse fixture)
 
 
 def pca_encoder(images):

@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._target import check_target_unchanged, remember_target
 from ._base import check_membership
+from ._encoder_checks import check_augment, check_image_batch
 from ._reference import ReferenceModels, _as_records
 from .attribute import _embed, _embedder
 from .encoder_membership import _images_of
@@ -185,9 +186,7 @@ class EncoderLiRA(ClassifierMixin, BaseEstimator):
             raise ValueError(f"`variance` must be one of {VARIANCES}, got {self.variance!r}")
         if not isinstance(self.online, (bool, np.bool_)):
             raise TypeError(f"`online` must be a bool, got {type(self.online).__name__}")
-        if self.augment is not None and not callable(self.augment):
-            raise TypeError("`augment` must be a callable augment(x, generator=g) or None, "
-                            f"got {type(self.augment).__name__}")
+        check_augment(self.augment)
         ref = self.reference
         if ref is not None:
             if not isinstance(ref, ReferenceModels):
@@ -242,11 +241,7 @@ class EncoderLiRA(ClassifierMixin, BaseEstimator):
 
     def _checked_images(self, X):
         images = _images_of(X)
-        if images.ndim not in (3, 4) and self.augment is None:
-            raise ValueError("`X` must be images, N×H×W or N×C×H×W, for the default SimCLR "
-                             f"augmentation; got shape {images.shape}")
-        if images.dtype.kind == "f" and not np.isfinite(images).all():
-            raise ValueError("`X` holds NaN or infinite pixel values")
+        check_image_batch(images, needs_images=self.augment is None)
         return images
 
     # --- fitting ----------------------------------------------------------------

@@ -33,6 +33,8 @@ from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ..records import Records
 from ._base import check_membership, scale_of
+from ._encoder_checks import (check_attack_model, check_augment, check_image_batch,
+                              check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed
 
@@ -150,24 +152,12 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 2:
             raise ValueError(f"`n_views` must be an integer >= 2 (similarities need pairs "
                              f"of views), got {v!r}")
-        if self.augment is not None and not callable(self.augment):
-            raise TypeError("`augment` must be a callable augment(x, generator=g) or None, "
-                            f"got {type(self.augment).__name__}")
-        if self.shadow is not None and not (callable(getattr(self.shadow, "fit", None))
-                                            and callable(getattr(self.shadow, "transform", None))):
-            raise TypeError("`shadow` must be an unfitted transformer with fit() and "
-                            f"transform(), got {type(self.shadow).__name__}")
-        model = self.attack_model
-        if model is not None and not callable(getattr(model, "fit", None)):
-            raise TypeError(f"`attack_model` must be a classifier, got {type(model).__name__}")
+        check_augment(self.augment)
+        check_shadow_transformer(self.shadow)
+        check_attack_model(self.attack_model)
 
     def _check_images(self, images):
-        if images.ndim not in (3, 4) and self.augment is None:
-            raise ValueError(
-                "`X` must be images, N×H×W or N×C×H×W, for the default SimCLR "
-                f"augmentation; got shape {images.shape}.  Pass `augment` for other inputs")
-        if images.dtype.kind == "f" and not np.isfinite(images).all():
-            raise ValueError("`X` holds NaN or infinite pixel values")
+        check_image_batch(images, needs_images=self.augment is None)
 
     # --- features ---------------------------------------------------------------
     def _augment(self):

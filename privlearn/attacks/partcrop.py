@@ -34,6 +34,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ._base import check_membership
+from ._encoder_checks import (check_attack_model, check_image_batch,
+                              check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed
 from .encoder_membership import _images_of
@@ -198,21 +200,12 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         if not 0.0 < low <= high <= 1.0:
             raise ValueError("`crop_scale` must satisfy 0 < low <= high <= 1, got "
                              f"{self.crop_scale!r}")
-        if self.shadow is not None and not (callable(getattr(self.shadow, "fit", None))
-                                            and callable(getattr(self.shadow, "transform", None))):
-            raise TypeError("`shadow` must be an unfitted transformer with fit() and "
-                            f"transform(), got {type(self.shadow).__name__}")
-        model = self.attack_model
-        if model is not None and not callable(getattr(model, "fit", None)):
-            raise TypeError(f"`attack_model` must be a classifier, got {type(model).__name__}")
+        check_shadow_transformer(self.shadow)
+        check_attack_model(self.attack_model)
 
     @staticmethod
     def _check_images(images):
-        if images.ndim not in (3, 4):
-            raise ValueError("`X` must be images, N×H×W or N×C×H×W (PartCrop crops "
-                             f"parts of them); got shape {images.shape}")
-        if images.dtype.kind == "f" and not np.isfinite(images).all():
-            raise ValueError("`X` holds NaN or infinite pixel values")
+        check_image_batch(images, why="(PartCrop crops parts of them)", hint="")
 
     # --- responses --------------------------------------------------------------
     def _seed(self):
