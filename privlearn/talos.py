@@ -89,6 +89,14 @@ class AdversaryNet(nn.Module):
         return self.net(h)
 
 
+def _objective_params():
+    """Every objective's hyperparameter names, in objective order: the union of
+    :data:`privlearn.encoders.OBJECTIVES`' ``defaults`` (Talos's per-objective
+    parameters; ``tests/test_talos.py`` checks its signature covers them)."""
+    return tuple(dict.fromkeys(name for objective in OBJECTIVES.values()
+                               for name in objective.defaults))
+
+
 def _split_adversary_params(params):
     adversary = {k: v for k, v in params.items()
                  if k == "adversary" or k.startswith("adversary__")}
@@ -230,9 +238,9 @@ class Talos(SelfSupervisedEncoder):
     prefixes_ = [*SelfSupervisedEncoder.prefixes_, "adversary"]
     cuda_dependent_attributes_ = [*SelfSupervisedEncoder.cuda_dependent_attributes_,
                                   "adversary_", "adversaries_"]
-    #: Objective hyperparameters Talos accepts (None: the objective's default).
-    _OBJECTIVE_PARAMS = ("projection_dim", "temperature", "momentum", "queue_size",
-                         "hidden_dim", "predictor_hidden_dim", "offdiag_weight")
+    #: Objective hyperparameters Talos accepts (None: the objective's default),
+    #: read from the objectives' ``defaults`` (not a list of its own).
+    _OBJECTIVE_PARAMS = property(lambda self: _objective_params())
     # fairlearn-style metadata: requested by default under metadata routing.
     __metadata_request__fit = {"sensitive_features": True}
     __metadata_request__partial_fit = {"classes": UNUSED, "sensitive_features": True}
@@ -268,8 +276,9 @@ class Talos(SelfSupervisedEncoder):
     # --- checks ---------------------------------------------------------------
     def _check_hyperparameters(self):
         objective = self.objective_
-        unused = [name for name in self._OBJECTIVE_PARAMS
-                  if getattr(self, name) is not None and name not in objective.defaults]
+        unused = [name for name in _objective_params()
+                  if getattr(self, name, None) is not None
+                  and name not in objective.defaults]
         if unused:
             raise ValueError(f"Talos: {', '.join(f'`{name}`' for name in unused)} do(es) not "
                              f"apply to objective={self.objective!r}; its hyperparameters "

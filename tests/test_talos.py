@@ -450,3 +450,23 @@ def test_options_in_set_params_clone_and_grid_search(small):
             refit="utility", cv=KFold(2))
         search.fit(X, y, sensitive_features=s)
     assert search.cv_results_["mean_test_leak"].shape == (4,)
+
+
+def test_talos_objective_parameters_come_from_the_objectives():
+    """Talos's per-objective hyperparameters are the union of the objectives'
+    defaults, each a keyword of its signature defaulting to None."""
+    import inspect
+
+    from privlearn.encoders import OBJECTIVES
+    from privlearn.talos import _objective_params
+
+    union = {name for objective in OBJECTIVES.values() for name in objective.defaults}
+    assert set(_objective_params()) == union
+    assert set(pl.Talos()._OBJECTIVE_PARAMS) == union
+    signature = inspect.signature(pl.Talos.__init__).parameters
+    for name in union:
+        assert signature[name].default is None, name
+    # A hyperparameter of another objective is refused by name.
+    with pytest.raises(ValueError, match="`queue_size`"):
+        pl.Talos(objective="simclr", queue_size=8).fit(
+            np.zeros((4, 1, 8, 8), np.float32), sensitive_features=[0, 1, 0, 1])
