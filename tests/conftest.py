@@ -50,6 +50,17 @@ def pytest_runtest_makereport(item, call):
     _fail_missing_import(outcome.get_result())
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for a test: on a shared 2-core machine two threads per
+    process oversubscribe the cores and slow small networks down many times.
+    Use it module-wide with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's digits as a privlearn Bunch (task parity, attribute digit)."""

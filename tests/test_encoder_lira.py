@@ -19,7 +19,9 @@ from privlearn.attacks import EncoderLiRA, EncoderMembershipInference, PartCrop,
 from privlearn.metrics import tpr_at_fpr
 
 
-from _encoder_fixtures import _flatten, _one_thread  # noqa: F401  (autouse fixture)
+from _encoder_fixtures import _flatten
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _encoder():

@@ -16,7 +16,9 @@ import privlearn as pl
 from privlearn.attacks import EncoderMembershipInference
 
 
-from _encoder_fixtures import _flatten, _one_thread  # noqa: F401  (autouse fixture)
+from _encoder_fixtures import _flatten
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pca_encoder(images):

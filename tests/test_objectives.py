@@ -22,14 +22,7 @@ SKORCH_INIT = ("skorch's NeuralNet.__init__ sets history_, initialized_ and virt
                "that is how skorch's prefixed parameters work")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # One torch thread: on a shared 2-core machine two threads per process
-    # oversubscribe the cores and slow these small networks down many times.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ from privlearn.attacks import PartCrop
 from privlearn.attacks.partcrop import crop_parts, part_boxes
 
 
-from _encoder_fixtures import _flatten, _one_thread  # noqa: F401  (autouse fixture)
+from _encoder_fixtures import _flatten
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

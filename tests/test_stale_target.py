@@ -29,12 +29,7 @@ from privlearn.attacks import RMIA, EncoderMembershipInference, LiRA, ReferenceM
 STALE = r"refitted or replaced.*Refit the attack"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
