@@ -1,9 +1,8 @@
 """Hostile pass, round 2 (issue 18): the 0.2 surfaces.
 
 Classes: silent wrong result, late error (after training), foreign traceback,
-lost output.  Fixed cases assert the fix; cases whose fix lies in a file owned
-elsewhere are ``xfail(strict=True)`` with the fix in the reason.  Messages are
-matched on the argument's name only, so rewording survives.
+lost output.  Every case found asserts its fix.  Messages are matched on the
+argument's name only, so rewording survives.
 """
 
 import json
@@ -140,12 +139,6 @@ def test_torn_lock_is_refused_while_fresh_and_taken_over_when_old(tmp_path, cont
 LATE = "raised after the reference models were trained, with scikit-learn's message"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "late error + foreign traceback: a NaN input beyond the first 256 pool records "
-    "(_reference._PROBE) trains every reference model, then the target's sklearn "
-    "'Input X contains NaN'.  Fix in attacks/_reference.py ReferenceAttack.fit: check "
-    "the whole pool's inputs finite (np.isfinite on X.inputs) before training, naming "
-    "`X.inputs`."))
 def test_lira_pool_with_nan_beyond_the_probe_is_refused_before_training(ctx, counting):
     X, y, target, _ = ctx
     inputs = X[:300].copy()
@@ -155,12 +148,6 @@ def test_lira_pool_with_nan_beyond_the_probe_is_refused_before_training(ctx, cou
     assert CountingTree.fits == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "late error + foreign traceback: RMIA(population=...) with another number of "
-    "features (or NaN inputs) trains every reference model, then fails in the "
-    "target's predict_proba.  Fix in attacks/rmia.py RMIA._check_params: probe "
-    "label_probabilities(target, population[:_PROBE]) and check population inputs' "
-    "shape[1:] == the pool's, naming `population`."))
 def test_rmia_population_of_other_shape_is_refused_before_training(ctx, counting):
     X, y, target, pool = ctx
     population = pl.Records(X[300:340, :10], y[300:340])
@@ -170,11 +157,6 @@ def test_rmia_population_of_other_shape_is_refused_before_training(ctx, counting
     assert CountingTree.fits == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "late error + foreign traceback: an `augment` callable returning arrays of another "
-    "shape trains every reference model, then sklearn's 'X has 10 features'.  Fix in "
-    "attacks/_reference.py query_views: check each view's shape == X.inputs.shape and "
-    "finiteness, naming `augment`; call it on the probe in fit before training."))
 def test_lira_augment_of_wrong_shape_is_refused_before_training(ctx, counting):
     _, _, target, pool = ctx
     with pytest.raises(ValueError, match="augment"):
@@ -183,10 +165,6 @@ def test_lira_augment_of_wrong_shape_is_refused_before_training(ctx, counting):
     assert CountingTree.fits == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silent wrong result: RMIA(gamma=inf) is accepted and scores every record the "
-    "same (-0.5).  Fix in attacks/rmia.py _check_params: require a finite gamma "
-    "(np.isfinite), naming `gamma`."))
 def test_rmia_infinite_gamma_is_refused(ctx):
     _, _, target, pool = ctx
     with pytest.raises(ValueError, match="gamma"):
@@ -194,12 +172,6 @@ def test_rmia_infinite_gamma_is_refused(ctx):
                 gamma=np.inf, random_state=0).fit(pool[:60])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silent wrong result: a pool too small for the reference models (6 records, 8 "
-    "models: halves of 3 records miss most classes) gives OUT Gaussians of zero "
-    "spread (floored at 0.001) and LiRA scores of ~4e8 without a word.  Fix in "
-    "attacks/_reference.py ReferenceModels.fit: warn (naming `n_models` and the pool "
-    "size) when a model's half lacks a class of the pool."))
 def test_lira_pool_too_small_for_its_reference_models_warns(ctx):
     _, _, target, pool = ctx
     with pytest.warns(UserWarning, match="n_models|n_shadows"):
@@ -220,13 +192,6 @@ def test_lira_rmia_answers_are_checked_and_deterministic(ctx):
     assert np.isfinite(proba).all() and proba.min() >= 0 and proba.max() <= 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "wrong refusal with a self-contradicting message: a Pipeline that ends in an encoder "
-    "(e.g. flatten + PCA) is refused with 'must end in a classifier with predict_proba, "
-    "or be an encoder with transform()' although it has transform().  Fix in "
-    "defenses/compare.py _defended_model: test Pipeline/is_classifier only when "
-    "predict_proba exists; otherwise treat any estimator with transform as an encoder "
-    "(+ linear probe)."))
 def test_compare_defenses_takes_a_pipeline_encoder():
     from sklearn.decomposition import PCA
     from sklearn.pipeline import make_pipeline

@@ -27,7 +27,7 @@ from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
 from ..records import Records, as_array, check_class_labels, missing_mask
 from ._features import label_columns
 
-__all__ = ["MembershipAttack", "check_records", "check_membership"]
+__all__ = ["MembershipAttack", "check_records", "check_finite_inputs", "check_membership"]
 
 
 def check_records(X, *, argument="X"):
@@ -54,6 +54,31 @@ def check_records(X, *, argument="X"):
     if len(shape) >= 2 and np.prod(shape[1:]) == 0:
         raise ValueError(f"`{argument}.inputs` have 0 feature(s) (shape={shape}) while a "
                          "minimum of 1 is required.")
+    return X
+
+
+def check_finite_inputs(X, *, argument="X"):
+    """Raise a ValueError naming ``argument.inputs`` where numeric inputs hold NaN or ±inf.
+
+    Non-numeric inputs (objects, strings) pass: the models that read them decide.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from privlearn import Records
+    >>> from privlearn.attacks._base import check_finite_inputs
+    >>> check_finite_inputs(Records(np.array([[0.0], [np.nan]]), [0, 1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `X.inputs` hold NaN or infinite values (record(s) [1]); drop or impute them first
+    """
+    inputs = np.asarray(X.inputs)
+    if inputs.dtype.kind in "fc" and inputs.ndim >= 1:
+        bad = np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+        if len(bad):
+            raise ValueError(f"`{argument}.inputs` hold NaN or infinite values (record(s) "
+                             f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}); drop or "
+                             "impute them first")
     return X
 
 

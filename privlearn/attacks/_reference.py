@@ -17,6 +17,7 @@ extra model is OUT), and each model trains on about half of the pool.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -28,7 +29,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import validate_params
 from .._target import check_target, checked_predict_proba
 from ..records import Records
-from ._base import MembershipAttack, check_labels_in_classes, check_records
+from ._base import (MembershipAttack, check_finite_inputs, check_labels_in_classes,
+                    check_records)
 from ._features import label_columns
 
 __all__ = ["ReferenceModels", "ReferenceAttack", "reference_attack_scores",
@@ -287,6 +289,25 @@ class ReferenceModels(BaseEstimator):
         ranks = rng.random_sample((n, n_pool)).argsort(axis=0).argsort(axis=0)
         return ranks < n // 2
 
+    def _warn_if_halves_lack_classes(self, in_, labels):
+        """Warn when some model's half misses half the pool's classes or more: its
+        answers on those classes are constant, the OUT spread collapses and
+        LiRA-style scores blow up without a word."""
+        if self._is_transformer():
+            return
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            return
+        seen = np.array([len(np.unique(labels[mask])) for mask in in_])
+        if seen.min() * 2 <= len(classes):
+            warnings.warn(
+                f"the pool of {len(labels)} records is small for n_shadows={self.n_models} "
+                f"(`n_models`): reference model {int(np.argmin(seen))} trained on "
+                f"{int(in_[np.argmin(seen)].sum())} records covering {int(seen.min())} of "
+                f"the pool's {len(classes)} classes, so its answers on the others are "
+                "uninformative and the attack's scores unreliable; use a larger pool",
+                UserWarning, stacklevel=3)
+
     # --- fitting --------------------------------------------------------------
     def fit(self, X, y=None):
         """Train the reference models on random halves of the pool ``X``.
@@ -305,6 +326,7 @@ class ReferenceModels(BaseEstimator):
         self._check_recipe()
         X = _as_records(X) if self._is_transformer() else check_records(X)
         self._check_params(X)
+        check_finite_inputs(X)
         rng = check_random_state(self.random_state)
         labels = np.asarray(X.labels)
         # Every model must see at least two classes: redraw the halves (a few
@@ -325,6 +347,7 @@ class ReferenceModels(BaseEstimator):
                 f"{k} always trained on " + ("fewer than 2 records" if self._is_transformer()
                                              else "records of fewer than 2 classes")
                 + "; use a larger pool")
+        self._warn_if_halves_lack_classes(in_, labels)
         seeds = (rng.randint(np.iinfo(np.int32).max, size=self.n_models)
                  if self.random_state is not None else [None] * self.n_models)
         inputs = np.asarray(X.inputs)
@@ -439,11 +462,16 @@ def query_views(X, augment):
                         f"{type(augment).__name__}")
     extra = augment(X.inputs)
     extra = list(extra) if isinstance(extra, (list, tuple)) else [extra]
+    shape = np.shape(X.inputs)
     for view in extra:
-        if len(view) != len(X):
-            raise ValueError(f"`augment` returned {len(view)} inputs for {len(X)} records; "
-                             "it must return one augmented input per record")
-    return [X] + [Records(view, X.labels) for view in extra]
+        if np.shape(view) != shape:
+            raise ValueError(f"`augment` returned inputs of shape {np.shape(view)} for "
+                             f"inputs of shape {shape}; it must return one augmented input "
+                             "of the same shape per record")
+    views = [Records(view, X.labels) for view in extra]
+    for view in views:
+        check_finite_inputs(view, argument="augment(X)")
+    return [X] + views
 
 
 class ReferenceAttack(MembershipAttack):
@@ -515,10 +543,13 @@ class ReferenceAttack(MembershipAttack):
             raise TypeError("`target` must expose classes_ (the column order of "
                             f"predict_proba); {type(target).__name__} does not")
         self._check_common()
-        self._check_params(target)
+        check_finite_inputs(X)
+        self._check_params(target, X)
         check_labels_in_classes(target, X.labels)
-        # The target must answer on the pool (finite posteriors) before any training.
-        label_probabilities(target, X[:_PROBE], whose="target")
+        # The target must answer on the pool and on its augmented views (finite
+        # posteriors) before any training.
+        for view in query_views(X[:_PROBE], self.augment):
+            label_probabilities(target, view, whose="target")
         reference = self._reference_models(X)
         if not hasattr(reference, "models_"):
             reference.fit(X)
@@ -531,8 +562,8 @@ class ReferenceAttack(MembershipAttack):
         self._fit_reference_attack(X)
         return self
 
-    def _check_params(self, target):
-        pass
+    def _check_params(self, target, X):
+        """Subclasses check their own parameters against the target and the pool ``X``."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

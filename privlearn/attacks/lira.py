@@ -126,7 +126,7 @@ class LiRA(ReferenceAttack):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _check_params(self, target):
+    def _check_params(self, target, X):
         if self.variance not in VARIANCES:
             raise ValueError(f"`variance` must be one of {', '.join(map(repr, VARIANCES))}; "
                              f"got {self.variance!r}")

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .._target import remember_target
-from ._base import check_labels_in_classes, check_records
+from ._base import check_finite_inputs, check_labels_in_classes, check_records
 from ._reference import PROBA_FLOOR, ReferenceAttack
 
 __all__ = ["RMIA"]
@@ -100,18 +100,25 @@ class RMIA(ReferenceAttack):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _check_params(self, target):
+    def _check_params(self, target, X):
         if not isinstance(self.online, (bool, np.bool_)):
             raise TypeError(f"`online` must be True or False, got {self.online!r}")
         a = self.offline_a
         if not isinstance(a, numbers.Real) or isinstance(a, bool) or not 0 <= a <= 1:
             raise ValueError(f"`offline_a` must be a number in [0, 1], got {a!r}")
         g = self.gamma
-        if not isinstance(g, numbers.Real) or isinstance(g, bool) or not g >= 1:
-            raise ValueError(f"`gamma` must be a number >= 1, got {g!r}")
+        if (not isinstance(g, numbers.Real) or isinstance(g, bool) or not g >= 1
+                or not np.isfinite(g)):
+            raise ValueError(f"`gamma` must be a finite number >= 1, got {g!r}")
         if self.population is not None:
-            check_records(self.population, argument="population")
-            check_labels_in_classes(target, self.population.labels,
+            population = check_records(self.population, argument="population")
+            shape, pool_shape = np.shape(population.inputs)[1:], np.shape(X.inputs)[1:]
+            if shape != pool_shape:
+                raise ValueError(f"`population` inputs have shape (n, {', '.join(map(str, shape))})"
+                                 f" but the pool's are (n, {', '.join(map(str, pool_shape))}); "
+                                 "both are records the target answers on")
+            check_finite_inputs(population, argument="population")
+            check_labels_in_classes(target, population.labels,
                                     argument="population.labels")
 
     def _log_ratios(self, X):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 from sklearn import config_context
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
@@ -41,21 +41,16 @@ __all__ = ["evaluate_defense", "summarize_defenses", "compare_defenses",
 
 
 def _defended_model(name, estimator):
-    """The model to fit: a classifier (or Pipeline) as is; an encoder + linear probe."""
-    if not callable(getattr(estimator, "fit", None)):
-        raise TypeError(f"compare_defenses: defense {name!r} must be an encoder "
-                        "(transform), a classifier or a Pipeline, got "
-                        f"{type(estimator).__name__}.")
-    if isinstance(estimator, Pipeline) or is_classifier(estimator):
-        if not callable(getattr(estimator, "predict_proba", None)):
-            raise TypeError(f"compare_defenses: defense {name!r} must end in a classifier "
-                            "with predict_proba, or be an encoder with transform().")
-        return clone(estimator)
-    if callable(getattr(estimator, "transform", None)) and callable(
-            getattr(estimator, "fit", None)):
-        return make_pipeline(clone(estimator), LogisticRegression(max_iter=1000))
-    raise TypeError(f"compare_defenses: defense {name!r} must be an encoder (transform), "
-                    f"a classifier or a Pipeline, got {type(estimator).__name__}.")
+    """The model to fit: a classifier (or a Pipeline ending in one) as is; an
+    encoder (or a Pipeline ending in one) followed by a linear probe."""
+    if callable(getattr(estimator, "fit", None)):
+        if callable(getattr(estimator, "predict_proba", None)):
+            return clone(estimator)
+        if callable(getattr(estimator, "transform", None)):
+            return make_pipeline(clone(estimator), LogisticRegression(max_iter=1000))
+    raise TypeError(f"compare_defenses: defense {name!r} must be an encoder with fit() and "
+                    "transform(), or a classifier with fit() and predict_proba() (either "
+                    f"may be a Pipeline ending in one), got {type(estimator).__name__}.")
 
 
 def _steps(model):
