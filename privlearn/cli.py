@@ -80,6 +80,9 @@ _FLAG_HELP = {
     "encodermi_views": "augmented views per image for EncoderMI (default: 10)",
     "n_boot": "bootstrap resamples of each interval (default: 1000)",
     "confidence": "level of every interval (default: 0.95)",
+    "seed_inflation": ("with one repeat, widen each record-level interval by this factor "
+                       "to cover training randomness (measured seed spread; 1: bare "
+                       "bootstrap; default: 1.25)"),
     "min_fraction_removed": ("Talos's finding holds only if its interval of the fraction of "
                              "excess attribute leakage removed is at or above this "
                              "(default: 0.5)"),

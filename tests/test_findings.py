@@ -276,3 +276,59 @@ def test_findings_use_the_larger_baseline():
     assert "conditional baseline" in findings["talos"]["claim"]
     a = findings["attribute"]["numbers"]
     assert a["contrastive_excess_leakage"] == pytest.approx(a["contrastive_accuracy"] - 0.9)
+
+
+def test_one_seed_intervals_are_widened_for_training_randomness():
+    """With one repeat every interval (and every component's) is the bare bootstrap
+    interval widened by ``seed_inflation`` around its effect; the bare one is kept as
+    ``record_ci``; ``seed_inflation=1`` is the bare bootstrap; verdicts follow the
+    widened intervals; with repeats >= 2 nothing is widened."""
+    from privlearn.audit.judge import widen_interval
+
+    raw = make_raw(**PAPER)
+    bare = by_id(combine_seeds([judge_seed(raw, AuditConfig(n_boot=300, seed_inflation=1),
+                                           0)], AuditConfig(n_boot=300, seed_inflation=1)))
+    cfg = AuditConfig(n_boot=300, seed_inflation=2.0)
+    wide = by_id(combine_seeds([judge_seed(raw, cfg, 0)], cfg))
+    for fid, f in wide.items():
+        b = bare[fid]
+        assert "record_ci" not in b and f["record_ci"] == b["ci"]
+        assert f["ci"] == widen_interval(b["ci"], b["effect"], 2.0)
+        lo, hi = b["ci"]
+        assert f["ci"][0] <= lo and f["ci"][1] >= hi
+        if lo < b["effect"] < hi:
+            assert f["ci"][1] - f["ci"][0] == pytest.approx(2 * (hi - lo))
+        assert "widened ×2" in f["interval"] and "widened" not in b["interval"]
+    nn_w, nn_b = wide["membership/nn"], bare["membership/nn"]
+    for cw, cb in zip(nn_w["components"], nn_b["components"]):
+        assert cw["record_ci"] == cb["ci"]
+        assert cw["verdict"] == ("holds" if cw["ci"][0] > 0 else "does not hold"
+                                 if cw["ci"][1] < 0 else "inconclusive")
+    # a verdict that the bare interval carries and the widened one does not
+    edge = dict(PAPER, separation={"supervised": 0.75, "contrastive": 0.45, "talos": 0.2})
+    found = False
+    for s in range(12):
+        r = make_raw(**edge, seed=s)
+        plain = AuditConfig(n_boot=300, seed_inflation=1)
+        one = by_id(combine_seeds([judge_seed(r, plain, s)], plain))["membership/nn"]
+        big = AuditConfig(n_boot=300, seed_inflation=3.0)
+        three = by_id(combine_seeds([judge_seed(r, big, s)], big))["membership/nn"]
+        if one["ci"][0] > 0 and three["ci"][0] <= 0:
+            assert one["components"][0]["verdict"] == "holds"
+            assert three["verdict"] == "inconclusive"
+            found = True
+            break
+    assert found
+    per_seed = [judge_seed(make_raw(**PAPER, seed=s), cfg, s) for s in range(2)]
+    assert all("record_ci" not in f for f in combine_seeds(per_seed, cfg))
+
+
+def test_seed_inflation_is_validated_and_a_flag():
+    from privlearn.audit.config import check_config
+    from privlearn.cli import build_parser
+
+    for bad in (0.5, float("nan"), "2", True, 11):
+        with pytest.raises(ValueError, match="seed_inflation"):
+            check_config(AuditConfig(seed_inflation=bad))
+    args = build_parser().parse_args(["audit", "--seed-inflation", "1"])
+    assert args.seed_inflation == 1.0

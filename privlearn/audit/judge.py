@@ -25,7 +25,12 @@ Intervals.  With one seed: a percentile bootstrap over the evaluation records
 (``n_boot`` resamples, stratified by membership for membership attacks), **paired**:
 the same resampled records score both models.  With ``repeats=R >= 2``: every
 repeat re-draws the split, the models and the attacks, and the interval is a
-Student-t interval over the R per-seed effects.
+Student-t interval over the R per-seed effects.  A one-seed interval resamples the
+records only, while a rerun with other training seeds moves the effect further
+(measured: ≈1.25× the bootstrap's standard error), so one-seed intervals and their
+components are widened by ``seed_inflation`` (default
+:data:`privlearn.audit.config.SEED_INFLATION`) around the effect before they are
+judged; the bare bootstrap interval is kept as ``record_ci``.
 
 **The blind baseline.**  Before any membership verdict, :func:`judge_blind_baseline`
 asks whether the split itself leaks membership: model-free classifiers
@@ -50,7 +55,7 @@ from .. import catalogue, stats
 
 __all__ = ["Finding", "MembershipFinding", "StrongestMembershipFinding",
            "EncoderMembershipFinding", "AttributeFinding", "TalosFinding",
-           "judge_seed", "combine_seeds", "strongest_attack", "findings", "finding_class",
+           "judge_seed", "combine_seeds", "widen_interval", "widen_for_training", "strongest_attack", "findings", "finding_class",
            "low_fpr", "membership_verdict", "CONTRADICTED", "CONFOUNDED_NOTE",
            "blind_baseline_of", "judge_blind_baseline", "mark_confounded", "render_finding"]
 
@@ -199,9 +204,14 @@ class Finding:
         """One list of this finding's dicts from R repeats (``per_seed[r]``: the
         dicts ``judge`` returned for repeat r, the same ids in the same order)."""
         if len(per_seed) == 1:
+            factor = getattr(cfg, "seed_inflation", 1.0)
             for f in per_seed[0]:
                 f["interval"] = (f"{cfg.confidence:.0%} paired bootstrap over records "
                                  f"({cfg.n_boot})")
+                if factor != 1:
+                    widen_for_training(f, factor)
+                    f["interval"] += f", widened ×{factor:g} for training randomness"
+                    f["verdict"] = self.verdict(f, cfg)
             return per_seed[0]
         combined = []
         for group in zip(*per_seed):
@@ -590,6 +600,46 @@ class TalosFinding(Finding):
 
 
 # --- the registry ---------------------------------------------------------------------
+
+def widen_interval(ci, effect, factor):
+    """``ci`` widened by ``factor`` around ``effect`` (never narrower than ``ci``).
+
+    Examples
+    --------
+    >>> from privlearn.audit.judge import widen_interval
+    >>> widen_interval([0.02, 0.10], 0.06, 1.25)
+    [0.01, 0.11]
+    """
+    low, high = (float(v) for v in ci)
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(effect)):
+        return [low, high]
+    return [round(min(low, effect - factor * (effect - low)), 12),
+            round(max(high, effect + factor * (high - effect)), 12)]
+
+
+def widen_for_training(finding, factor):
+    """Widen a one-seed finding's interval and its components' by ``factor`` (in
+    place), keeping each bare bootstrap interval as ``record_ci`` and re-deriving
+    each component's own verdict; the caller re-derives the finding's.
+
+    Why: a one-seed interval resamples the evaluation records only, while a rerun
+    with other training seeds also moves the effect; over a 3-seed audit that
+    spread was ≈1.25× the bootstrap's standard error (:func:`seed_spread`).
+    """
+    finding["record_ci"] = list(finding["ci"])
+    finding["ci"] = widen_interval(finding["ci"], finding["effect"], factor)
+    components = finding.get("components")
+    parts = components if isinstance(components, list) else \
+        list(components.values()) if isinstance(components, dict) else []
+    for c in parts:
+        if c.get("ci") is None:
+            continue
+        c["record_ci"] = list(c["ci"])
+        c["ci"] = widen_interval(c["ci"], c["effect"], factor)
+        if "verdict" in c:
+            c["verdict"] = stats.verdict(c["ci"])
+    return finding
+
 
 def seed_spread(effects, record_cis, confidence):
     """How the spread of a finding's effect over repeats compares with its
