@@ -35,6 +35,11 @@ def _float_list(text):
     return values
 
 
+def _audit_config():
+    from .audit import config  # lazy: keeps `privlearn --help` free of the audit's imports
+    return config
+
+
 def _listing(section, kind=None):
     from . import catalogue
 
@@ -80,9 +85,10 @@ _FLAG_HELP = {
     "encodermi_views": "augmented views per image for EncoderMI (default: 10)",
     "n_boot": "bootstrap resamples of each interval (default: 1000)",
     "confidence": "level of every interval (default: 0.95)",
-    "seed_inflation": ("with one repeat, widen each record-level interval by this factor "
-                       "to cover training randomness (measured seed spread; 1: bare "
-                       "bootstrap; default: 1.25)"),
+    "seed_inflation": lambda: ("with one repeat, widen each record-level interval by this "
+                               "factor to cover training randomness (measured seed spread; "
+                               "1: bare bootstrap; default: "
+                               f"{_audit_config().SEED_INFLATION:g})"),
     "min_fraction_removed": ("Talos's finding holds only if its interval of the fraction of "
                              "excess attribute leakage removed is at or above this "
                              "(default: 0.5)"),

@@ -55,7 +55,8 @@ from .. import catalogue, stats
 
 __all__ = ["Finding", "MembershipFinding", "StrongestMembershipFinding",
            "EncoderMembershipFinding", "AttributeFinding", "TalosFinding",
-           "judge_seed", "combine_seeds", "widen_interval", "widen_for_training", "strongest_attack", "findings", "finding_class",
+           "judge_seed", "combine_seeds", "widen_interval", "widen_for_training",
+           "strongest_attack", "findings", "finding_class",
            "low_fpr", "membership_verdict", "CONTRADICTED", "CONFOUNDED_NOTE",
            "blind_baseline_of", "judge_blind_baseline", "mark_confounded", "render_finding"]
 
@@ -204,7 +205,7 @@ class Finding:
         """One list of this finding's dicts from R repeats (``per_seed[r]``: the
         dicts ``judge`` returned for repeat r, the same ids in the same order)."""
         if len(per_seed) == 1:
-            factor = getattr(cfg, "seed_inflation", 1.0)
+            factor = cfg.seed_inflation
             for f in per_seed[0]:
                 f["interval"] = (f"{cfg.confidence:.0%} paired bootstrap over records "
                                  f"({cfg.n_boot})")
