@@ -10,6 +10,12 @@ random half of a pool of ``--pool`` records, as LiRA's reference models are.
     python benchmarks/bench_ensemble.py --epochs 10 --n-models 4 8 16
     python benchmarks/bench_ensemble.py --quality --epochs 30   # accuracy, solo vs batched
     python benchmarks/bench_ensemble.py --lira --epochs 30 --n-models 16  # LiRA AUC, same
+    python benchmarks/bench_ensemble.py --device cuda --arms batched sequential
+
+On ``--device cuda`` the memory column is the GPU's peak allocation
+(``torch.cuda.max_memory_allocated``), each arm first warms the device up (CUDA
+context, cuDNN) outside the timed region, and the clock stops after a
+``torch.cuda.synchronize()``.
 """
 
 from __future__ import annotations
@@ -37,13 +43,17 @@ def _setup(pool, n_models, seed=0):
     return X, y, halves, data.images[test_idx], data.target[test_idx]
 
 
+DEVICE = "cpu"   # set from --device in main() and in each arm's subprocess
+
+
 def _make(recipe, epochs, seed):
     import torch
 
     import privlearn as pl
 
     common = dict(backbone="cnn", max_epochs=epochs, batch_size=128, lr=1e-3,
-                  optimizer=torch.optim.Adam, random_state=seed)
+                  optimizer=torch.optim.Adam, random_state=seed,
+                  device=None if DEVICE == "cpu" else DEVICE)
     if recipe == "supervised":
         return pl.SupervisedClassifier(**common)
     return pl.SimCLR(temperature=0.5, **common)
@@ -63,6 +73,11 @@ def _arm(recipe, n_models, arm, epochs, pool):
     torch.set_num_threads(1)
     X, y, halves, *_ = _setup(pool, n_models)
     seeds = list(range(100, 100 + n_models))
+    cuda = DEVICE.startswith("cuda")
+    if cuda:   # CUDA context and cuDNN set-up outside the timed region
+        _fit_one(recipe, 1, 0, X[:256], y[:256])
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     if arm == "batched":
         from privlearn.ensemble import fit_ensemble
@@ -77,10 +92,15 @@ def _arm(recipe, n_models, arm, epochs, pool):
 
         Parallel(n_jobs=2)(delayed(_fit_one)(recipe, epochs, s, X[m], y[m])
                            for s, m in zip(seeds, halves))
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if cuda:
+        peak_kib = torch.cuda.max_memory_allocated() / 1024
     return {"recipe": recipe, "n_models": n_models, "arm": arm, "epochs": epochs,
+            "device": DEVICE,
             "seconds": round(seconds, 2), "peak_rss_mib": round(peak_kib / 1024, 1),
             "worker_peak_rss_mib": round(children_kib / 1024, 1) if arm == "joblib" else None}
 
@@ -177,9 +197,13 @@ def main(argv=None):
                         help="compare test accuracy of batched and solo models instead")
     parser.add_argument("--lira", action="store_true",
                         help="leave-one-out LiRA AUC of batched and solo supervised models")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda[:N]: where every arm trains")
     parser.add_argument("--_arm", nargs=3, metavar=("RECIPE", "N", "ARM"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     if args._arm:
         recipe, n, arm = args._arm
         print(json.dumps(_arm(recipe, int(n), arm, args.epochs, args.pool)))
@@ -201,12 +225,13 @@ def main(argv=None):
             for arm in args.arms:
                 out = subprocess.run(
                     [sys.executable, __file__, "--epochs", str(args.epochs), "--pool",
-                     str(args.pool), "--_arm", recipe, str(n), arm],
+                     str(args.pool), "--device", args.device, "--_arm", recipe, str(n), arm],
                     env=env, check=True, capture_output=True, text=True).stdout
                 rows.append(json.loads(out.strip().splitlines()[-1]))
                 print(json.dumps(rows[-1]), f"load={os.getloadavg()[0]:.2f}", flush=True)
-    print(f"\n# epochs={args.epochs}, pool={args.pool} (halves ~{args.pool // 2}), batch 128,"
-          f" 1 torch thread per process; load after: {os.getloadavg()}")
+    print(f"\n# device={args.device}, epochs={args.epochs}, pool={args.pool} (halves "
+          f"~{args.pool // 2}), batch 128, 1 torch thread per process; load after: "
+          f"{os.getloadavg()}" + ("; MiB = GPU peak allocation" if args.device != "cpu" else ""))
     print(f"{'recipe':<11}{'N':>3}{'batched s':>11}{'sequential s':>14}{'joblib(2) s':>13}"
           f"{'seq/batched':>13}{'MiB b/s/j':>20}")
     for recipe in args.recipes:

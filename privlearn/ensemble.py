@@ -181,8 +181,8 @@ def _full_tensors(estimator, X, y):
     targets = None if y is None else estimator.label_encoder_.transform(np.asarray(y))
     dataset = estimator.get_dataset(X, targets)
     Xi, yi = next(iter(DataLoader(dataset, batch_size=len(dataset), shuffle=False)))
-    x = estimator.prepare_batch(Xi)
-    return x, (None if y is None else torch.as_tensor(yi, dtype=torch.long))
+    x = estimator.prepare_batch(Xi)      # on the estimator's device
+    return x, (None if y is None else torch.as_tensor(yi, dtype=torch.long, device=x.device))
 
 
 class _Stream:
