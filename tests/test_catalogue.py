@@ -11,7 +11,11 @@ import pytest
 
 from privlearn import catalogue, cli
 from privlearn.catalogue import Spec
-from privlearn.encoders import SimCLR
+import torch
+import torch.nn.functional as F
+
+from privlearn.backbones import ContrastiveNet
+from privlearn.encoders import Objective, SelfSupervisedEncoder
 
 # --- the plug-ins (test-local) ----------------------------------------------------------
 
@@ -29,24 +33,75 @@ def run_toy_norm(ctx):
             "records": np.arange(len(m_eval))}
 
 
-class ToyObjective(SimCLR):
-    """A toy objective: SimCLR under another name (the catalogue resolves it)."""
+class AlignUniformLoss(torch.nn.Module):
+    """Wang & Isola (2020): alignment of the two views plus ``weight`` × uniformity."""
+
+    def __init__(self, weight=1.0):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, z1, z2):
+        z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+        align = (z1 - z2).pow(2).sum(1).mean()
+        z = torch.cat([z1, z2])
+        uniform = torch.pdist(z).pow(2).mul(-2).exp().mean().log()
+        return align + self.weight * uniform
+
+
+class AlignUniformObjective(Objective):
+    """A toy objective of its own: its loss, its one hyperparameter, its step."""
+
+    name = "toy_objective"
+    network = ContrastiveNet
+    criterion = AlignUniformLoss
+    defaults = {"projection_dim": 32, "uniformity_weight": 1.0}
+
+    def module_kwargs(self, estimator):
+        return {"projection_dim": estimator._hyperparameter("projection_dim")}
+
+    def criterion_kwargs(self, estimator):
+        return {"weight": estimator._hyperparameter("uniformity_weight")}
+
+    def step(self, estimator, views, *, training, **fit_params):
+        h, z = estimator.infer(torch.cat(views), **fit_params)
+        z1, z2 = z.chunk(2)
+        return estimator.criterion_(z1, z2), h, (h, z)
+
+
+def _define_toy_encoder():
+    """The estimator of the toy objective: one attribute, no ``__init__`` (generated
+    from the objective's ``defaults`` and the shared parameters). Defined once the
+    objective is registered, so that importing this module registers nothing."""
+
+    class ToyObjective(SelfSupervisedEncoder):
+        """Toy encoder trained with the alignment + uniformity loss."""
+
+        objective_name = "toy_objective"
+
+    ToyObjective.__qualname__ = "ToyObjective"    # pickled by the audit's checkpoints
+    return ToyObjective
+
+
+ToyObjective = None      # set by the ``plugins`` fixture
 
 
 ATTACK = Spec("toy_norm", "Toy embedding norm", f"{__name__}:run_toy_norm", "membership",
               ("encoder",), doc="the norm of the record's embedding (a test plug-in)")
 OBJECTIVE = Spec("toy_objective", "Toy objective", f"{__name__}:ToyObjective",
-                 doc="SimCLR under another name (a test plug-in)")
+                 doc="alignment + uniformity (a test plug-in)")
 
 
 @pytest.fixture(scope="module")
 def plugins():
     from privlearn.encoders import OBJECTIVES as objective_impls
 
+    global ToyObjective
     catalogue.register("attacks", ATTACK)
     catalogue.register("objectives", OBJECTIVE)
-    # Talos finds an objective's loss by name in the encoders' registry of Objectives
-    objective_impls["toy_objective"] = objective_impls["simclr"]
+    # The objective (loss, network, hyperparameters) in the encoders' registry, where
+    # the estimator and Talos(objective=...) find it by name.
+    objective_impls["toy_objective"] = AlignUniformObjective()
+    ToyObjective = _define_toy_encoder()
     yield
     catalogue.unregister("attacks", ATTACK.name)
     catalogue.unregister("objectives", OBJECTIVE.name)
@@ -89,6 +144,36 @@ def test_audit_trains_the_plugin_objective_class(plugins):
     model = make_model("contrastive", build_config(objective="toy_objective", epochs=1),
                        seed=0)
     assert type(model.steps[0][1]) is ToyObjective
+
+
+def test_plugin_objective_is_one_objective_and_one_attribute(plugins):
+    """The toy estimator's constructor comes from its objective's ``defaults`` and the
+    shared parameters: sklearn sees every parameter, clone keeps them, and fit trains the
+    toy's own loss with the toy's hyperparameter."""
+    import inspect
+
+    from sklearn.base import clone
+
+    signature = inspect.signature(ToyObjective).parameters
+    assert signature["uniformity_weight"].default == 1.0
+    assert signature["projection_dim"].default == 32
+    assert list(signature)[:3] == ["backbone", "projection_dim", "uniformity_weight"]
+    assert {"max_epochs", "batch_size", "augment", "random_state", "kwargs"} <= set(signature)
+    model = ToyObjective(uniformity_weight=0.5, max_epochs=1, batch_size=32, random_state=0)
+    assert clone(model).get_params()["uniformity_weight"] == 0.5
+    images = np.random.default_rng(0).random((64, 1, 8, 8)).astype(np.float32)
+    model.fit(images)
+    assert isinstance(model.criterion_, AlignUniformLoss) and model.criterion_.weight == 0.5
+    assert model.transform(images[:3]).shape[0] == 3
+    assert np.isfinite(model.history[-1, "train_loss"])
+
+
+def test_objective_estimator_refuses_an_unknown_objective_or_shared_default():
+    with pytest.raises(TypeError, match="not a registered objective"):
+        type("Bad", (SelfSupervisedEncoder,), {"objective_name": "no_such_objective"})
+    with pytest.raises(TypeError, match="names no shared parameter"):
+        type("Bad", (SelfSupervisedEncoder,), {"objective_name": "simclr",
+                                               "shared_defaults": {"no_such": 1}})
 
 
 def test_cli_accepts_and_lists_plugins(plugins):

@@ -32,8 +32,9 @@ def digits():
 
 @pytest.mark.parametrize("cls", [pl.SimCLR, *OBJECTIVES])
 def test_estimator_defaults_are_the_objectives_defaults(cls):
-    """sklearn needs literal defaults in each ``__init__``; Talos(objective=...) reads
-    the objective's ``defaults``: the two copies must not drift apart."""
+    """Each estimator's constructor is generated from its objective's ``defaults`` (the
+    one place they are written, also read by Talos(objective=...)): its signature shows
+    them as the defaults sklearn's checks and ``help()`` read."""
     import inspect
 
     signature = inspect.signature(cls.__init__).parameters

@@ -16,6 +16,7 @@ same step.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -129,12 +130,54 @@ class Objective:
         """Update what follows the optimizer step (momentum networks)."""
 
 
+def _objective_init(cls, objective, shared_defaults):
+    """The ``__init__`` of ``cls``, the estimator of one ``objective``.
+
+    Its parameters are written once each: the objective's hyperparameters in
+    ``objective.defaults`` and the shared ones in
+    :meth:`SelfSupervisedEncoder.__init__` (``shared_defaults`` changes a shared
+    default, as SimCLR's ``module``).  The ``__signature__`` lists them all, as a
+    hand-written keyword-only ``__init__`` would, for scikit-learn's checks,
+    ``help()``, ``inspect`` and the docs.  Hand-written because neither
+    scikit-learn nor skorch generates constructors (skorch's own ``NeuralNet``
+    takes ``**kwargs`` and loses the signature).
+    """
+    own = dict(objective.defaults)
+    unknown = sorted(set(shared_defaults) - set(_SHARED_PARAMETERS))
+    if unknown:
+        raise TypeError(f"{cls.__name__}.shared_defaults names no shared parameter: {unknown}")
+
+    def __init__(self, **params):
+        values = {name: params.pop(name, default) for name, default in own.items()}
+        for name, default in shared_defaults.items():
+            params.setdefault(name, default)
+        super(cls, self).__init__(**params)
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    shared = [p.replace(default=shared_defaults.get(p.name, p.default))
+              for p in _SHARED_PARAMETERS.values()]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    __init__.__signature__ = inspect.Signature([
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), shared[0],
+        *(inspect.Parameter(name, keyword, default=value) for name, value in own.items()),
+        *shared[1:], inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    __init__.__doc__ = (f"Store the parameters (see :class:`{cls.__name__}`); "
+                        "``fit`` checks them.")
+    return __init__
+
+
 class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin,
                             TransformerMixin, NeuralNet):
     """Base of the estimators trained on two augmented views without labels.
 
-    Subclasses name their :class:`Objective` (the ``objective_`` property) and
-    declare its hyperparameters as constructor parameters.  A training step is
+    A subclass for one objective sets ``objective_name`` (a key of
+    :data:`OBJECTIVES`) and writes no ``__init__``: its constructor is generated
+    from the objective's ``defaults`` and the shared parameters below, so each
+    hyperparameter's default is written in one place (``shared_defaults``, a
+    dict, overrides a shared default).  A training step is
     ``train_step`` → ``train_step_single`` → :meth:`objective_step`
     (:meth:`prepare_batch` → :meth:`make_views` → ``Objective.step``) →
     ``self.backward`` → optimizer step → :meth:`after_optimizer_step`.
@@ -143,6 +186,19 @@ class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixi
     """
 
     prefixes_ = [*NeuralNet.prefixes_, "augment"]
+    #: The :data:`OBJECTIVES` key of a one-objective subclass (None here and in
+    #: Talos, which picks one by its ``objective`` parameter).
+    objective_name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("objective_name")
+        if name is not None and "__init__" not in cls.__dict__:
+            if name not in OBJECTIVES:
+                raise TypeError(f"{cls.__name__}.objective_name={name!r} is not a registered "
+                                f"objective (known: {sorted(OBJECTIVES)})")
+            cls.__init__ = _objective_init(cls, OBJECTIVES[name],
+                                           cls.__dict__.get("shared_defaults", {}))
 
     def __init__(self, *, backbone="cnn", max_epochs=100, batch_size=256, lr=1e-3,
                  optimizer=torch.optim.Adam, augment=SimCLRAugment, device="cpu",
@@ -165,7 +221,9 @@ class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixi
     @property
     def objective_(self):
         """The :class:`Objective` trained by this estimator."""
-        raise NotImplementedError
+        if self.objective_name is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no objective_name")
+        return OBJECTIVES[self.objective_name]
 
     def _hyperparameter(self, name):
         """The value of hyperparameter ``name`` (None: the objective's default)."""
@@ -301,3 +359,10 @@ class SelfSupervisedEncoder(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixi
         self._set_training(False)
         with torch.no_grad():
             return self.objective_step(batch, training=False, **fit_params)
+
+
+#: The parameters every self-supervised estimator shares (name -> keyword-only
+#: ``inspect.Parameter``), in :meth:`SelfSupervisedEncoder.__init__`'s order.
+_SHARED_PARAMETERS = {name: p for name, p in
+                      inspect.signature(SelfSupervisedEncoder.__init__).parameters.items()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY}

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader
 
-from .._images import ImageDataset
-from ..augment import SimCLRAugment
 from ..backbones import SelfSupervisedNet
 from ..losses import NormalizedMSELoss
 from ._base import _float32
@@ -111,25 +108,4 @@ class BYOL(SelfSupervisedEncoder):
     (5, 128)
     """
 
-    def __init__(self, *, backbone="cnn", projection_dim=128, hidden_dim=512,
-                 predictor_hidden_dim=512, momentum=0.99, max_epochs=100, batch_size=256,
-                 lr=1e-3, optimizer=torch.optim.Adam, augment=SimCLRAugment, device="cpu",
-                 precision=None, channels_last=False, random_state=None, train_split=None,
-                 warm_start=False, verbose=0, callbacks=None, module=None, criterion=None,
-                 iterator_train=DataLoader, iterator_valid=DataLoader, dataset=ImageDataset,
-                 **kwargs):
-        super().__init__(backbone=backbone, max_epochs=max_epochs, batch_size=batch_size,
-                         lr=lr, optimizer=optimizer, augment=augment, device=device,
-                         precision=precision, channels_last=channels_last,
-                         random_state=random_state, train_split=train_split,
-                         warm_start=warm_start, verbose=verbose, callbacks=callbacks,
-                         module=module, criterion=criterion, iterator_train=iterator_train,
-                         iterator_valid=iterator_valid, dataset=dataset, **kwargs)
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.predictor_hidden_dim = predictor_hidden_dim
-        self.momentum = momentum
-
-    @property
-    def objective_(self):
-        return OBJECTIVES["byol"]
+    objective_name = "byol"

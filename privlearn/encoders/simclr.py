@@ -6,10 +6,7 @@ import math
 import numbers
 
 import torch
-from torch.utils.data import DataLoader
 
-from .._images import ImageDataset
-from ..augment import SimCLRAugment
 from ..backbones import ContrastiveNet
 from ..losses import NTXentLoss
 from ._base import _is_int
@@ -178,26 +175,9 @@ class SimCLR(SelfSupervisedEncoder):
     (5, 128)
     """
 
-    def __init__(self, *, backbone="cnn", projection_dim=128, temperature=0.5,
-                 max_epochs=100, batch_size=256, lr=1e-3, optimizer=torch.optim.Adam,
-                 augment=SimCLRAugment, device="cpu", precision=None, channels_last=False,
-                 random_state=None, train_split=None,
-                 warm_start=False, verbose=0, callbacks=None, module=ContrastiveNet,
-                 criterion=NTXentLoss, iterator_train=DataLoader,
-                 iterator_valid=DataLoader, dataset=ImageDataset, **kwargs):
-        super().__init__(backbone=backbone, max_epochs=max_epochs, batch_size=batch_size,
-                         lr=lr, optimizer=optimizer, augment=augment, device=device,
-                         precision=precision, channels_last=channels_last,
-                         random_state=random_state, train_split=train_split,
-                         warm_start=warm_start, verbose=verbose, callbacks=callbacks,
-                         module=module, criterion=criterion, iterator_train=iterator_train,
-                         iterator_valid=iterator_valid, dataset=dataset, **kwargs)
-        self.projection_dim = projection_dim
-        self.temperature = temperature
-
-    @property
-    def objective_(self):
-        return OBJECTIVES["simclr"]
+    objective_name = "simclr"
+    #: SimCLR names its network and loss (0.1 API); the others leave them None.
+    shared_defaults = {"module": ContrastiveNet, "criterion": NTXentLoss}
 
     def contrastive_step(self, batch, training=True, **fit_params):
         """Views → ``(h, z)`` → loss for one batch (:meth:`objective_step`)."""
