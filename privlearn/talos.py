@@ -171,7 +171,9 @@ class Talos(SelfSupervisedEncoder):
     projection_dim, temperature, momentum, queue_size, hidden_dim, predictor_hidden_dim, offdiag_weight : default=None
         The objective's hyperparameters, as for its estimator; None takes
         that estimator's default.  Setting one the objective does not have
-        (e.g. ``queue_size`` with ``objective="simclr"``) is an error.
+        (e.g. ``queue_size`` with ``objective="simclr"``) is an error.  A
+        plug-in objective's own hyperparameters (registered in
+        ``privlearn.encoders.OBJECTIVES``) are accepted by name the same way.
     **params
         Every other :class:`SimCLR` parameter (``backbone``, ``max_epochs``,
         ``batch_size``, ``lr``, ``augment__*``, ``random_state``, ...), with
@@ -249,7 +251,12 @@ class Talos(SelfSupervisedEncoder):
                  adversary_steps=1, n_adversaries=1, adversary_reset=None, mmd_weight=0.0,
                  projection_dim=None, temperature=None, momentum=None, queue_size=None,
                  hidden_dim=None, predictor_hidden_dim=None, offdiag_weight=None, **params):
+        # A plug-in objective's hyperparameter (registered in OBJECTIVES after this
+        # signature was written) is a plain parameter too, not a skorch keyword.
+        plugin = {name: params.pop(name) for name in _objective_params() if name in params}
         super().__init__(**params)
+        for name, value in plugin.items():
+            setattr(self, name, value)
         self.objective = objective
         self.adversary_weight = adversary_weight
         self.adversary = adversary

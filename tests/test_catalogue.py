@@ -168,6 +168,23 @@ def test_plugin_objective_is_one_objective_and_one_attribute(plugins):
     assert np.isfinite(model.history[-1, "train_loss"])
 
 
+def test_talos_trains_the_plugin_objective_with_its_hyperparameter(plugins):
+    """Talos(objective=...) takes a plug-in objective's own hyperparameter by name (no
+    edit to Talos's signature), keeps it through clone and trains that objective's loss."""
+    import privlearn as pl
+    from sklearn.base import clone
+
+    talos = pl.Talos(objective="toy_objective", uniformity_weight=0.25, max_epochs=1,
+                     batch_size=32, random_state=0)
+    assert clone(talos).get_params()["uniformity_weight"] == 0.25
+    images = np.random.default_rng(0).random((64, 1, 8, 8)).astype(np.float32)
+    talos.fit(images, sensitive_features=np.arange(64) % 2)
+    assert isinstance(talos.criterion_, AlignUniformLoss) and talos.criterion_.weight == 0.25
+    with pytest.raises(ValueError, match="`uniformity_weight`"):
+        pl.Talos(objective="simclr", uniformity_weight=0.25, max_epochs=1).fit(
+            images, sensitive_features=np.arange(64) % 2)
+
+
 def test_objective_estimator_refuses_an_unknown_objective_or_shared_default():
     with pytest.raises(TypeError, match="not a registered objective"):
         type("Bad", (SelfSupervisedEncoder,), {"objective_name": "no_such_objective"})
