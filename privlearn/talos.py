@@ -347,12 +347,48 @@ class Talos(SelfSupervisedEncoder):
         # the ensemble's i-th adversary adds i to that seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,))) + 1 + index)
+            if isinstance(self.adversary, nn.Module):
+                raise TypeError("Talos: `adversary` must be an nn.Module class (Talos builds "
+                                "each adversary with in_features= and n_classes=), got an "
+                                f"instance of {type(self.adversary).__name__}; pass the "
+                                "class and its other arguments as adversary__*.")
+            kwargs = self._adversary_kwargs()
             try:
-                adversary = self.adversary(**self._adversary_kwargs())
+                adversary = self.adversary(**kwargs)
             except (TypeError, ValueError) as exc:
                 raise ValueError("Talos: invalid `adversary` / `adversary__*` parameters: "
                                  f"{exc}") from exc
-        return adversary.to(self._compute_device())
+            if not isinstance(adversary, nn.Module):
+                raise TypeError("Talos: `adversary` must build an nn.Module, got "
+                                f"{type(adversary).__name__} from {self.adversary!r}.")
+            adversary = adversary.to(self._compute_device())
+            self._check_adversary_output(adversary, kwargs["in_features"],
+                                         kwargs["n_classes"])
+        return adversary
+
+    def _check_adversary_output(self, adversary, in_features, n_classes):
+        """A custom adversary must answer (N, n_classes) logits for (N, in_features)
+        representations: one of another width would train without a word (the loss
+        accepts any number of classes above the labels) and attack the wrong thing."""
+        was_training = adversary.training
+        adversary.eval()
+        try:
+            with torch.no_grad():
+                out = adversary(torch.zeros(2, in_features, device=self._compute_device()))
+        except Exception as exc:  # noqa: BLE001 - any failure of user code, named here
+            raise ValueError(f"Talos: the adversary failed on a (2, {in_features}) batch of "
+                             f"representations: {type(exc).__name__}: {exc}") from exc
+        finally:
+            adversary.train(was_training)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_classes):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"Talos: the adversary must map (N, {in_features}) "
+                             f"representations to (N, {n_classes}) logits (one per sensitive "
+                             f"value), got {shape} for N=2.")
+        if not torch.isfinite(out).all():
+            raise ValueError("Talos: the adversary answers non-finite logits (NaN or inf) for "
+                             f"a (2, {in_features}) batch of zero representations; it would "
+                             "train the encoder on a NaN loss.")
 
     def _make_adversaries(self):
         # One adversary: exactly the single draw the original Talos made.

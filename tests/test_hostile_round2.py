@@ -205,3 +205,114 @@ def test_compare_defenses_takes_a_pipeline_encoder():
                               data.target[:80], data.sensitive[:80],
                               membership_methods=["confidence"], random_state=0)
     assert len(result.defense) == 1
+
+
+# --- DP-SGD and Talos's options (the last 0.2 surfaces of the round) -------------------
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    data = pl.datasets.load("digits", task="digit")
+    return data.images[:128], data.target[:128]
+
+
+def test_dp_sgd_trains_a_resnet_backbone(digit_images):
+    """Foreign traceback: DP-SGD on backbone="resnet18" died in the first step inside
+    torchvision (``out += identity`` on a layer output Opacus hooks). The residual blocks
+    now add out of place while DP-SGD trains, and are torchvision's own afterwards."""
+    pytest.importorskip("opacus")
+    X, y = digit_images
+    model = pl.SupervisedClassifier(backbone="resnet18", noise_multiplier=1.0,
+                                    max_grad_norm=1.0, max_epochs=1, batch_size=64,
+                                    random_state=0).fit(X, y)
+    assert model.epsilon_ > 0
+    assert not any("forward" in vars(m) for m in model.module_.modules())
+    assert model.predict_proba(X[:3]).shape == (3, 10)
+
+
+@pytest.mark.parametrize("block", ["basic", "basic_downsample", "bottleneck"])
+def test_out_of_place_residual_forward_equals_torchvisions(block):
+    import torch
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    from privlearn.encoders.supervised import _residual_forward
+
+    torch.manual_seed(0)
+    module = {"basic": lambda: BasicBlock(8, 8),
+              "basic_downsample": lambda: BasicBlock(
+                  8, 16, stride=2, downsample=torch.nn.Sequential(
+                      torch.nn.Conv2d(8, 16, 1, 2), torch.nn.BatchNorm2d(16))),
+              "bottleneck": lambda: Bottleneck(16, 4)}[block]().eval()
+    x = torch.randn(3, module.conv1.in_channels, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(module(x), _residual_forward(module, x))
+
+
+def test_dp_sgd_epsilon_is_never_negative_and_a_large_delta_is_said(digit_images):
+    """Silent wrong result: target_delta=0.5 gave epsilon_ = -0.34 (the RDP conversion's
+    bound below 0). A negative bound means (0, δ)-DP, so ε_ is 0, and a δ ≥ 1/n, which
+    allows publishing a record outright, is warned about."""
+    pytest.importorskip("opacus")
+    X, y = digit_images
+    with pytest.warns(UserWarning, match="target_delta"):
+        model = pl.SupervisedClassifier(noise_multiplier=1.0, max_grad_norm=1.0,
+                                        target_delta=0.5, max_epochs=1, batch_size=64,
+                                        random_state=0).fit(X, y)
+    assert model.epsilon_ == 0.0
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)     # the default δ says nothing
+        assert pl.SupervisedClassifier(noise_multiplier=1.0, max_grad_norm=1.0,
+                                       max_epochs=1, batch_size=64,
+                                       random_state=0).fit(X, y).epsilon_ > 0
+
+
+class _SevenLogits:
+    """An adversary network of the wrong output width (7 logits for 2 values)."""
+
+    def __new__(cls, in_features, n_classes):
+        import torch
+        return torch.nn.Linear(in_features, 7)
+
+
+class _NaNLogits:
+    def __new__(cls, in_features, n_classes):
+        import torch
+
+        class NaN(torch.nn.Linear):
+            def forward(self, h):
+                return super().forward(h) * float("nan")
+        return NaN(in_features, n_classes)
+
+
+def _not_a_module(in_features, n_classes):
+    return lambda h: h
+
+
+@pytest.mark.parametrize("adversary, error, match", [
+    (_SevenLogits, ValueError, r"\(N, 2\) logits"),        # silent wrong model before
+    (_NaNLogits, ValueError, "non-finite"),                # a NaN loss after training before
+    (_not_a_module, TypeError, "nn.Module"),
+    ("instance", TypeError, "class"),                       # a confusing forward() error before
+])
+def test_talos_checks_its_adversary_before_training(digit_images, adversary, error, match):
+    X, y = digit_images
+    if adversary == "instance":
+        adversary = pl.talos.AdversaryNet(128, 2)
+    talos = pl.Talos(adversary=adversary, max_epochs=1, batch_size=32, random_state=0)
+    with pytest.raises(error, match=match):
+        talos.fit(X, sensitive_features=y % 2)
+    assert len(getattr(talos, "history_", None) or []) == 0    # no epoch ran
+
+
+def test_a_module_of_the_wrong_signature_is_named(digit_images):
+    """Foreign traceback: ``module=nn.Sequential`` failed inside skorch with
+    "unexpected keyword argument 'backbone'"; the error now names ``module`` and the
+    arguments it must accept."""
+    import torch
+
+    X, y = digit_images
+    with pytest.raises(TypeError, match=r"`module`.*backbone"):
+        pl.SupervisedClassifier(module=torch.nn.Sequential, max_epochs=1).fit(X, y)
+    with pytest.raises(TypeError, match=r"`module`.*projection_dim"):
+        pl.SimCLR(module=torch.nn.Linear, max_epochs=1).fit(X)

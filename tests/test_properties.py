@@ -478,3 +478,58 @@ def test_lira_rmia_scores_are_finite_and_probabilities(reference_setting, which,
     # a record's score does not depend on the other candidates scored with it
     np.testing.assert_allclose(attack.decision_function(candidates[:1]), scores[:1],
                                rtol=1e-9, atol=1e-12)
+
+
+# --- DP-SGD's and Talos's options (issue 18, round 2) --------------------------------
+
+OPTION_VALUES = st.one_of(REAL, st.integers(-3, 3), st.sampled_from([np.int64(2), 2.0, 1e9]))
+
+
+def _finite_real(value):
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and math.isfinite(value))
+
+
+def _int_at_least_one(value):
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and value >= 1)
+
+
+#: option -> (estimator, whether a value is valid); every other option at its default
+#: (DP-SGD on: noise_multiplier = max_grad_norm = 1).
+OPTION_RULES = {
+    "noise_multiplier": ("dp", lambda v: _finite_real(v) and v > 0),
+    "max_grad_norm": ("dp", lambda v: _finite_real(v) and v > 0),
+    "target_delta": ("dp", lambda v: _finite_real(v) and 0 < v < 1),
+    "mmd_weight": ("talos", lambda v: _finite_real(v) and v >= 0),
+    "adversary_weight": ("talos", lambda v: _finite_real(v) and v >= 0),
+    "adversary_steps": ("talos", _int_at_least_one),
+    "n_adversaries": ("talos", lambda v: _int_at_least_one(v) and v <= 3),
+    "adversary_reset": ("talos", lambda v: v is None or _int_at_least_one(v)),
+}
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(name=st.sampled_from(sorted(OPTION_RULES)), value=OPTION_VALUES)
+def test_dp_and_talos_options_are_checked_before_training(small_images, monkeypatch,
+                                                         name, value):
+    """Every value of a DP-SGD or Talos option either reaches the first epoch or is
+    refused with ValueError/TypeError before it (never a foreign error, never late)."""
+    pytest.importorskip("opacus")
+    which, valid = OPTION_RULES[name]
+    assume(not (name == "n_adversaries" and _int_at_least_one(value) and value > 3))
+    images, sensitive = small_images
+    monkeypatch.setattr(NeuralNet, "run_single_epoch", _tripwire)
+    if which == "dp":
+        params = {"noise_multiplier": 1.0, "max_grad_norm": 1.0, name: value}
+        model = pl.SupervisedClassifier(max_epochs=1, batch_size=8, random_state=0, **params)
+        fit = lambda: model.fit(images, sensitive % 2)  # noqa: E731
+    else:
+        model = pl.Talos(max_epochs=1, batch_size=8, random_state=0, **{name: value})
+        fit = lambda: model.fit(images, sensitive_features=sensitive % 2)  # noqa: E731
+    if valid(value):
+        with pytest.raises(TrainingStarted):
+            fit()
+    else:
+        with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+            fit()

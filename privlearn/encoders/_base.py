@@ -326,7 +326,16 @@ class _ImageEstimatorMixin:
 
     def initialize_module(self):
         kwargs = {**self._module_kwargs(), **self.get_params_for("module")}
-        self.module_ = self.initialized_instance(self._module_class(), kwargs)
+        module = self._module_class()
+        try:
+            self.module_ = self.initialized_instance(module, kwargs)
+        except TypeError as exc:
+            if isinstance(module, torch.nn.Module):
+                raise
+            raise TypeError(f"{self._owner()}: `module` {getattr(module, '__name__', module)!r} "
+                            f"must accept the keyword arguments {sorted(kwargs)} (the "
+                            "backbone and input shape privlearn passes, plus module__*): "
+                            f"{exc}") from exc
         if self.channels_last:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
+from types import MethodType
 
 import numpy as np
 import torch
@@ -200,6 +202,10 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         if not self._dp_enabled():
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        with _out_of_place_residuals(self.module_):
+            return self._dp_fit_loop(X, y, epochs=epochs, **fit_params)
+
+    def _dp_fit_loop(self, X, y=None, epochs=None, **fit_params):
         from opacus import GradSampleModule
         from opacus.optimizers import DPOptimizer
 
@@ -220,7 +226,8 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         finally:
             self.module_.to_standard_module()
             self.module_, self.optimizer_ = module, optimizer
-        self.epsilon_ = float(self.accountant_.get_epsilon(delta=self.target_delta))
+        self.epsilon_ = _epsilon(self.accountant_, self.target_delta,
+                                 len(X) if hasattr(X, "__len__") else 0, owner=self._owner())
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -330,3 +337,48 @@ class SupervisedClassifier(_ImageEstimatorMixin, ClassNamePrefixFeaturesOutMixin
         """Predicted class labels (values of ``classes_``)."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+
+def _epsilon(accountant, delta, n_records, *, owner):
+    """The accountant's ε at ``delta``, never below 0.
+
+    The RDP → (ε, δ) conversion can return a negative number when δ is large; a
+    mechanism that is (ε, δ)-DP for some ε < 0 is also (0, δ)-DP, so 0 is the true
+    bound.  A δ of 1/n or more allows releasing a record in the clear, and is said.
+    """
+    if n_records and delta >= 1.0 / n_records:
+        warnings.warn(f"{owner}: target_delta={delta!r} is at least 1/n = 1/{n_records}: a "
+                      "(ε, δ) guarantee with δ ≥ 1/n allows publishing a record outright, "
+                      "so ε_ promises little; choose δ well below 1/n.", UserWarning,
+                      stacklevel=3)
+    return max(0.0, float(accountant.get_epsilon(delta=delta)))
+
+
+def _residual_forward(block, x):
+    """torchvision's BasicBlock / Bottleneck forward with ``out + identity`` instead
+    of ``out += identity``: the same numbers, but no in-place change of a hooked
+    layer's output, which Opacus's per-sample-gradient hooks forbid.  Written by hand
+    because torchvision has no option for it and Opacus has no replacement block."""
+    out = block.relu(block.bn1(block.conv1(x)))
+    out = block.bn2(block.conv2(out))
+    if hasattr(block, "conv3"):                           # Bottleneck
+        out = block.bn3(block.conv3(block.relu(out)))
+    identity = x if block.downsample is None else block.downsample(x)
+    return block.relu(out + identity)
+
+
+@contextmanager
+def _out_of_place_residuals(module):
+    """While DP-SGD trains: every torchvision residual block of ``module`` runs
+    :func:`_residual_forward` (an instance attribute, removed afterwards, so the
+    fitted network and its pickles are torchvision's own)."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    blocks = [m for m in module.modules() if type(m) in (BasicBlock, Bottleneck)]
+    for block in blocks:
+        block.forward = MethodType(_residual_forward, block)
+    try:
+        yield
+    finally:
+        for block in blocks:
+            del block.forward
