@@ -171,6 +171,36 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def spatial_features(backbone, x):
+    """The backbone's last spatial feature map ``(N, C, h, w)``, before its global
+    average pooling: the backbone's output is exactly this map's mean over ``h, w``.
+
+    Works for the backbones of :func:`make_backbone` (:class:`SmallCNN`,
+    torchvision's ResNets and MobileNetV2); another module raises ``TypeError``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from privlearn.backbones import make_backbone, spatial_features
+    >>> net, _ = make_backbone("cnn", in_channels=1, image_size=8)
+    >>> spatial_features(net.eval(), torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 128, 2, 2])
+    """
+    import torchvision
+
+    if isinstance(backbone, SmallCNN):
+        return backbone.features(x)
+    if isinstance(backbone, torchvision.models.ResNet):
+        x = backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))
+        for layer in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4):
+            x = layer(x)
+        return x
+    if isinstance(backbone, torchvision.models.MobileNetV2):
+        return backbone.features(x)
+    raise TypeError(f"spatial_features: no spatial map known for a {type(backbone).__name__} "
+                    "backbone (supported: SmallCNN, ResNet, MobileNetV2)")
+
+
 class _EncoderNet(nn.Module):
     """Standardize → backbone, plus a head built by subclasses."""
 
@@ -183,6 +213,11 @@ class _EncoderNet(nn.Module):
     def encode(self, x):
         """The representation h = f(x) of a batch of raw (unnormalised) inputs."""
         return self.backbone(self.normalize(x))
+
+    def encode_map(self, x):
+        """f's spatial feature map ``(N, C, h, w)`` of raw inputs; ``encode`` is its
+        mean over ``h, w`` (:func:`spatial_features`)."""
+        return spatial_features(self.backbone, self.normalize(x))
 
 
 class ContrastiveNet(_EncoderNet):

@@ -70,3 +70,30 @@ def test_networks_standardise_then_encode():
     assert logits.shape == (2, 7)
     with pytest.raises(RuntimeError):
         Standardize((1, 3, 1, 1)).set_statistics(torch.zeros(2), torch.ones(2))
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet18", "mobilenet_v2"])
+@pytest.mark.parametrize("size", [8, 32])
+def test_spatial_features_pool_to_the_backbones_output(name, size):
+    """The spatial map is what the backbone pools: its mean over h, w is the output."""
+    import torch
+
+    from privlearn.backbones import make_backbone, spatial_features
+
+    torch.manual_seed(0)
+    net, dim = make_backbone(name, in_channels=1, image_size=size)
+    net.eval()
+    x = torch.randn(2, 1, size, size)
+    with torch.no_grad():
+        fmap = spatial_features(net, x)
+        assert fmap.ndim == 4 and fmap.shape[:2] == (2, dim)
+        torch.testing.assert_close(fmap.mean(dim=(2, 3)), net(x))
+
+
+def test_spatial_features_refuse_an_unknown_backbone():
+    import torch
+
+    from privlearn.backbones import spatial_features
+
+    with pytest.raises(TypeError, match="Linear"):
+        spatial_features(torch.nn.Linear(2, 2), torch.zeros(1, 2))

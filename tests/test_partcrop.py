@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 
+import privlearn as pl
 from privlearn.attacks import PartCrop
 from privlearn.attacks.partcrop import crop_parts, part_boxes
 
@@ -140,3 +141,23 @@ def test_bad_inputs(images, encoder):
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PartCrop(encoder).fit(bad, y)
+
+
+def test_privlearn_encoders_give_partcrop_their_spatial_map():
+    """SimCLR's (and every privlearn encoder's) ``feature_map`` is the backbone's
+    unpooled output, ``transform`` its mean; PartCrop then uses part-to-position
+    responses (``feature_source_ == "feature_map"``)."""
+    images = pl.datasets.load("digits").images[:96]
+    encoder = pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(images)
+    fmap = encoder.feature_map(images[:4])
+    assert fmap.shape == (4, 128, 2, 2)
+    np.testing.assert_allclose(fmap.mean(axis=(2, 3)), encoder.transform(images[:4]),
+                               rtol=1e-5, atol=1e-6)
+    y = np.r_[np.ones(48, int), np.zeros(48, int)]
+    att = PartCrop(encoder, n_parts=8, random_state=0).fit(images, y)
+    assert att.feature_source_ == "feature_map"
+    assert np.isfinite(att.decision_function(images[:5])).all()
+    flat = pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(
+        np.random.default_rng(0).random((64, 10), dtype=np.float32))
+    with pytest.raises(ValueError, match="feature_map"):
+        flat.feature_map(np.zeros((2, 10), np.float32))

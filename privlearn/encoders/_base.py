@@ -503,6 +503,35 @@ class _ImageEstimatorMixin:
                 outputs.append(self._encode_batch(Xi).cpu())
         return torch.cat(outputs).numpy()
 
+    def feature_map(self, X):
+        """The backbone's spatial feature map of ``X``, before global pooling.
+
+        ``transform(X)`` is this map's mean over its last two axes.  Used by
+        :class:`~privlearn.attacks.PartCrop` (part-to-position responses).
+
+        Parameters
+        ----------
+        X : array-like or torch Dataset
+            Inputs of the shape the model was fitted on (images, not flat features).
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, C, h, w)
+        """
+        self.check_is_fitted()
+        if self.input_spec_.kind == "features":
+            raise ValueError(f"{self._owner()}: feature_map needs image inputs; this model "
+                             "was fitted on flat features (no spatial map).")
+        outputs = []
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            dataset = self._inference_dataset(X)
+            self._set_training(False)
+            network = self._network()
+            for Xi, _ in self.get_iterator(dataset, training=False):
+                with self._autocast():
+                    outputs.append(_float32(network.encode_map(self.prepare_batch(Xi))).cpu())
+        return torch.cat(outputs).numpy()
+
     def _encode_batch(self, Xi):
         """h = f(x) of one batch of raw inputs, in float32."""
         with self._autocast():
