@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -188,6 +189,17 @@ class _StatePickler(pickle.Pickler):
             # subclass array: digest it as the plain writable array it holds
             # (protocol 5 pickles read-only and writable buffers differently).
             return np.array(obj).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+        if isinstance(obj, types.FunctionType) and "<" in obj.__qualname__:
+            # A lambda or local function (a FunctionTransformer's, say) cannot be
+            # pickled by name; digest what it computes: its code, constants,
+            # defaults and closure (without this such a target had no digest, and a
+            # refit went unnoticed).
+            code = obj.__code__
+            consts = tuple(c.co_code if isinstance(c, types.CodeType) else c
+                           for c in code.co_consts)
+            cells = tuple(cell.cell_contents for cell in obj.__closure__ or ())
+            return _module_state, ("function", obj.__module__, obj.__qualname__,
+                                   code.co_code, consts, obj.__defaults__, cells)
         if isinstance(obj, BaseEstimator):
             # Its attributes as they are: an estimator's own __getstate__ (skorch
             # serialises its modules with torch.save, train/eval flag included)

@@ -316,3 +316,78 @@ def test_a_module_of_the_wrong_signature_is_named(digit_images):
         pl.SupervisedClassifier(module=torch.nn.Sequential, max_epochs=1).fit(X, y)
     with pytest.raises(TypeError, match=r"`module`.*projection_dim"):
         pl.SimCLR(module=torch.nn.Linear, max_epochs=1).fit(X)
+
+
+# --- EncoderMI (and the checks it shares with PartCrop and EncoderLiRA) ------------------
+
+
+@pytest.fixture(scope="module")
+def lambda_encoder(digit_images):
+    """An encoder that holds a lambda (not picklable by name), as users' pipelines do."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, _ = digit_images
+    flat = FunctionTransformer(lambda x: np.asarray(x, dtype=np.float64).reshape(len(x), -1))
+    return make_pipeline(flat, PCA(8)).fit(X[:64])
+
+
+MEMBERS = np.r_[np.ones(64, int), np.zeros(64, int)]
+
+
+@pytest.mark.parametrize("attack", ["encodermi", "encoder_lira"])
+@pytest.mark.parametrize("augment, match", [
+    (lambda x, generator=None: x[:, :, :4], "shape"),          # foreign PCA error before
+    (lambda x, generator=None: x * float("nan"), "NaN"),       # fitted silently before
+])
+def test_a_bad_augmentation_is_named(digit_images, lambda_encoder, attack, augment, match):
+    X, _ = digit_images
+    if attack == "encodermi":
+        make = lambda: pl.attacks.EncoderMembershipInference(  # noqa: E731
+            lambda_encoder, n_views=2, augment=augment, random_state=0).fit(X, MEMBERS)
+    else:
+        make = lambda: pl.attacks.EncoderLiRA(  # noqa: E731
+            lambda_encoder, shadow=lambda_encoder, n_shadows=2, n_views=1,
+            augment=augment, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=f"`augment`.*{match}"):
+        make()
+
+
+@pytest.mark.parametrize("cls", ["EncoderMembershipInference", "PartCrop"])
+def test_encoder_attacks_refuse_a_transformer_as_attack_model_and_a_non_bool_center(
+        digit_images, lambda_encoder, cls):
+    """Late error / silent: attack_model=PCA() fitted and failed at prediction;
+    center="yes" and center=None passed a truth test."""
+    from sklearn.decomposition import PCA
+
+    X, _ = digit_images
+    attack = getattr(pl.attacks, cls)
+    with pytest.raises(TypeError, match="`attack_model`"):
+        attack(lambda_encoder, attack_model=PCA(), random_state=0).fit(X, MEMBERS)
+    for value in ("yes", None):
+        with pytest.raises(TypeError, match="`center`"):
+            attack(lambda_encoder, center=value, random_state=0).fit(X, MEMBERS)
+
+
+def test_a_target_holding_a_lambda_is_still_checked_for_staleness(digit_images):
+    """Silent stale result: a pipeline with a lambda could not be pickled, so it had no
+    digest and a refit after the attack's fit went unnoticed. Functions that cannot be
+    pickled by name are now digested by their code and closure."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from privlearn._target import StaleTargetError, model_state
+
+    X, _ = digit_images
+    scale = 1.0
+    encoder = make_pipeline(FunctionTransformer(lambda x: np.asarray(x).reshape(len(x), -1)
+                                                * scale), PCA(8)).fit(X[:64])
+    assert model_state(encoder) is not None
+    attack = pl.attacks.EncoderMembershipInference(encoder, n_views=2,
+                                                   random_state=0).fit(X, MEMBERS)
+    attack.decision_function(X[:2])                  # unchanged: fine
+    encoder.fit(X[64:])
+    with pytest.raises(StaleTargetError):
+        attack.decision_function(X[:2])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["check_shadow_transformer", "check_attack_model", "check_augment",
-           "check_image_batch"]
+           "check_augment_output", "check_image_batch", "check_flag"]
 
 
 def check_shadow_transformer(shadow):
@@ -22,9 +22,21 @@ def check_shadow_transformer(shadow):
 
 
 def check_attack_model(model):
-    """``attack_model`` is None or an object with fit()."""
-    if model is not None and not callable(getattr(model, "fit", None)):
-        raise TypeError(f"`attack_model` must be a classifier, got {type(model).__name__}")
+    """``attack_model`` is None or a classifier (fit() and predict_proba() or
+    decision_function(); a transformer such as PCA would fit and then fail late)."""
+    if model is None:
+        return
+    scores = (callable(getattr(model, "predict_proba", None))
+              or callable(getattr(model, "decision_function", None)))
+    if not callable(getattr(model, "fit", None)) or not scores:
+        raise TypeError("`attack_model` must be a classifier with fit() and predict_proba() "
+                        f"or decision_function(), got {type(model).__name__}")
+
+
+def check_flag(name, value):
+    """A boolean parameter is a bool (``"yes"`` or None would pass a truth test)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
 
 
 def check_image_batch(images, *, needs_images=True, why="for the default SimCLR "
@@ -49,3 +61,14 @@ def check_augment(augment):
     if augment is not None and not callable(augment):
         raise TypeError("`augment` must be a callable augment(x, generator=g) or None, "
                         f"got {type(augment).__name__}")
+
+
+def check_augment_output(views, x):
+    """``augment(x)`` returned a finite batch of ``x``'s shape (a crop to another size
+    would fail inside the encoder with the encoder's message, NaN views silently)."""
+    shape = tuple(getattr(views, "shape", ()))
+    if shape != tuple(x.shape):
+        raise ValueError(f"`augment` must return images of its input's shape {tuple(x.shape)}, "
+                         f"got {shape or type(views).__name__}")
+    if not np.isfinite(np.asarray(views, dtype=np.float64)).all():
+        raise ValueError("`augment` returned NaN or infinite pixel values")

@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._target import check_target_unchanged, remember_target
 from ._base import check_membership
-from ._encoder_checks import check_augment, check_image_batch
+from ._encoder_checks import check_augment, check_augment_output, check_image_batch
 from ._reference import ReferenceModels, _as_records
 from .attribute import _embed, _embedder
 from .encoder_membership import _images_of
@@ -61,8 +61,10 @@ def _views(images, n_views, augment, seed):
     if images.ndim == 3:
         x = x[:, None]
     with torch.no_grad():
-        views = np.asarray(augment(x.repeat_interleave(2 * n_views, dim=0),
-                                   generator=generator))
+        batch = x.repeat_interleave(2 * n_views, dim=0)
+        views = augment(batch, generator=generator)
+    check_augment_output(views, batch)
+    views = np.asarray(views)
     if images.ndim == 3:
         views = views[:, 0]
     if scale != 1.0:

@@ -33,7 +33,8 @@ from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ..records import Records
 from ._base import check_membership, scale_of
-from ._encoder_checks import (check_attack_model, check_augment, check_image_batch,
+from ._encoder_checks import (check_attack_model, check_augment, check_augment_output,
+                              check_flag, check_image_batch,
                               check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed
@@ -155,6 +156,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         check_augment(self.augment)
         check_shadow_transformer(self.shadow)
         check_attack_model(self.attack_model)
+        check_flag("center", self.center)
 
     def _check_images(self, images):
         check_image_batch(images, needs_images=self.augment is None)
@@ -183,7 +185,9 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
             if chunk.ndim == 3:
                 x = x[:, None]
             with torch.no_grad():
-                views = augment(x.repeat_interleave(v, dim=0), generator=generator)
+                batch = x.repeat_interleave(v, dim=0)
+                views = augment(batch, generator=generator)
+            check_augment_output(views, batch)
             views = np.asarray(views)
             if chunk.ndim == 3:
                 views = views[:, 0]

@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ._base import check_membership
-from ._encoder_checks import (check_attack_model, check_image_batch,
+from ._encoder_checks import (check_attack_model, check_flag, check_image_batch,
                               check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed
@@ -202,6 +202,7 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
                              f"{self.crop_scale!r}")
         check_shadow_transformer(self.shadow)
         check_attack_model(self.attack_model)
+        check_flag("center", self.center)
 
     @staticmethod
     def _check_images(images):
