@@ -161,3 +161,25 @@ def test_privlearn_encoders_give_partcrop_their_spatial_map():
         np.random.default_rng(0).random((64, 10), dtype=np.float32))
     with pytest.raises(ValueError, match="feature_map"):
         flat.feature_map(np.zeros((2, 10), np.float32))
+
+
+def test_response_source_is_chosen_once_for_fit_and_prediction(images, encoder):
+    """``response`` picks the map or the embedding; in shadow mode "auto" takes the map
+    only when both encoders offer one (the attack model must see at prediction the
+    features it learned from)."""
+    y = np.r_[np.ones(len(images) // 2, int), np.zeros(len(images) - len(images) // 2, int)]
+    digits = pl.datasets.load("digits").images[:96]
+    simclr = pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(digits)
+    y96 = np.r_[np.ones(48, int), np.zeros(48, int)]
+    assert PartCrop(simclr, n_parts=4, response="embedding", random_state=0).fit(
+        digits, y96).feature_source_ == "embedding"
+    with pytest.raises(ValueError, match="feature_map"):
+        PartCrop(encoder, n_parts=4, response="feature_map").fit(images, y)
+    with pytest.raises(ValueError, match="`response`"):
+        PartCrop(encoder, n_parts=4, response="map").fit(images, y)
+    # shadow without a map, target with one: "auto" uses the embedding for both
+    shadow = make_pipeline(FunctionTransformer(lambda x: np.asarray(x).reshape(len(x), -1)),
+                           PCA(4))
+    att = PartCrop(simclr, shadow=shadow, n_parts=4, random_state=0).fit(digits, y96)
+    assert att.feature_source_ == "embedding"
+    assert np.isfinite(att.decision_function(digits[:3])).all()

@@ -44,6 +44,8 @@ __all__ = ["PartCrop"]
 
 # Quantile levels of the sorted responses used as features.
 _QUANTILES = np.linspace(0.0, 1.0, 9)
+#: What a part's response is measured against (the ``response`` parameter).
+_RESPONSES = ("auto", "feature_map", "embedding")
 # Images cropped per call to the encoder (times n_parts parts each).
 _CHUNK_IMAGES = 64
 
@@ -142,6 +144,12 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         Range of a part's area as a fraction of the image's area.  The paper
         crops small parts; this range was chosen on 8×8 digits (smaller parts of
         an 8×8 image are a few pixels), not taken from the paper.
+    response : {"auto", "feature_map", "embedding"}, default="auto"
+        What a part's response is measured against.  ``"feature_map"``: the
+        image's spatial map (``target.feature_map``, the paper's response);
+        ``"embedding"``: the pooled embedding (``transform``); ``"auto"``: the map
+        when the target (and in shadow mode the shadow encoder) offers
+        ``feature_map``, else the embedding.
     center : bool, default=False
         Subtract the mean full-image embedding (of the fitting images) before
         the cosine similarities (as ``EncoderMembershipInference(center=True)``).
@@ -178,11 +186,12 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, target, *, shadow=None, n_parts=128, crop_scale=(0.2, 0.5),
-                 center=False, attack_model=None, random_state=None):
+                 response="auto", center=False, attack_model=None, random_state=None):
         self.target = target
         self.shadow = shadow
         self.n_parts = n_parts
         self.crop_scale = crop_scale
+        self.response = response
         self.center = center
         self.attack_model = attack_model
         self.random_state = random_state
@@ -200,6 +209,9 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         if not 0.0 < low <= high <= 1.0:
             raise ValueError("`crop_scale` must satisfy 0 < low <= high <= 1, got "
                              f"{self.crop_scale!r}")
+        if self.response not in _RESPONSES:
+            raise ValueError(f"`response` must be one of {', '.join(map(repr, _RESPONSES))}, "
+                             f"got {self.response!r}")
         check_shadow_transformer(self.shadow)
         check_attack_model(self.attack_model)
         check_flag("center", self.center)
@@ -219,7 +231,12 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
 
         generator = torch.Generator().manual_seed(self._seed())
         m = int(self.n_parts)
-        use_map = callable(getattr(encoder, "feature_map", None))
+        source = getattr(self, "feature_source_", None)   # fixed by fit
+        if source is None:                                # responses() before fit
+            source = ("feature_map" if self.response == "feature_map" or (
+                self.response == "auto" and callable(getattr(encoder, "feature_map", None)))
+                else "embedding")
+        use_map = source == "feature_map"
         full, parts, maps = [], [], []
         for start in range(0, len(images), _CHUNK_IMAGES):
             chunk = images[start:start + _CHUNK_IMAGES]
@@ -293,6 +310,17 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
                              None if self.random_state is None else self._seed())
             self.shadow_ = shadow.fit(images[y == 1])
             encoder = self.shadow_
+        # One source for fitting and prediction: the attack model learns from the
+        # features it will be given.
+        offers = all(callable(getattr(e, "feature_map", None)) for e in {id(target): target,
+                                                                        id(encoder): encoder}
+                     .values())
+        if self.response == "feature_map" and not offers:
+            raise ValueError("response='feature_map' but the target"
+                             + ("" if self.shadow is None else " or the shadow encoder")
+                             + " has no feature_map(X) method; use response='embedding'")
+        self.feature_source_ = ("feature_map" if self.response == "feature_map"
+                                or (self.response == "auto" and offers) else "embedding")
         raw = self._raw(encoder, images)
         center = raw[0].mean(axis=0) if self.center else None
         features = self._features(self._responses(raw, center))
@@ -302,8 +330,6 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             self.center_ = center
         else:
             self.center_ = self._raw(target, images)[0].mean(axis=0)
-        self.feature_source_ = ("feature_map" if callable(getattr(target, "feature_map", None))
-                                else "embedding")
         recipe = self.attack_model
         if recipe is None:
             recipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
