@@ -84,7 +84,8 @@ def test_responses_match_loop_reference(images, encoder):
 
 def test_feature_map_responses_take_the_best_position(images):
     enc = MapEncoder().fit(images)
-    att = PartCrop(enc, n_parts=4, center=False, random_state=0)
+    att = PartCrop(enc, n_parts=4, response="feature_map", center=False,
+                   random_state=0)
     got = att.responses(enc, images[:3])
     gen = torch.Generator().manual_seed(att._seed())
     crops = crop_parts(images[:3], 4, att.crop_scale, gen)
@@ -154,8 +155,10 @@ def test_privlearn_encoders_give_partcrop_their_spatial_map():
     np.testing.assert_allclose(fmap.mean(axis=(2, 3)), encoder.transform(images[:4]),
                                rtol=1e-5, atol=1e-6)
     y = np.r_[np.ones(48, int), np.zeros(48, int)]
-    att = PartCrop(encoder, n_parts=8, random_state=0).fit(images, y)
+    att = PartCrop(encoder, n_parts=8, response="auto", random_state=0).fit(images, y)
     assert att.feature_source_ == "feature_map"
+    assert PartCrop(encoder, n_parts=8, random_state=0).fit(
+        images, y).feature_source_ == "embedding"           # the default
     assert np.isfinite(att.decision_function(images[:5])).all()
     flat = pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(
         np.random.default_rng(0).random((64, 10), dtype=np.float32))
@@ -180,6 +183,7 @@ def test_response_source_is_chosen_once_for_fit_and_prediction(images, encoder):
     # shadow without a map, target with one: "auto" uses the embedding for both
     shadow = make_pipeline(FunctionTransformer(lambda x: np.asarray(x).reshape(len(x), -1)),
                            PCA(4))
-    att = PartCrop(simclr, shadow=shadow, n_parts=4, random_state=0).fit(digits, y96)
+    att = PartCrop(simclr, shadow=shadow, n_parts=4, response="auto",
+                   random_state=0).fit(digits, y96)
     assert att.feature_source_ == "embedding"
     assert np.isfinite(att.decision_function(digits[:3])).all()
