@@ -391,3 +391,19 @@ def test_a_target_holding_a_lambda_is_still_checked_for_staleness(digit_images):
     encoder.fit(X[64:])
     with pytest.raises(StaleTargetError):
         attack.decision_function(X[:2])
+
+
+def test_a_truncated_checkpoint_is_recomputed_and_said(tmp_path):
+    """Lost output, silently: a torn checkpoint was recomputed without a word; it is
+    still recomputed (the run goes on), and a warning names the file."""
+    from privlearn.audit import build_config
+    from privlearn.audit.output import Checkpoints
+
+    store = Checkpoints(tmp_path, build_config(quick=True))
+    store.save("answer", {"value": 42})
+    assert store.get_or_compute("answer", lambda: 0) == ({"value": 42}, True)
+    store.path("answer").write_bytes(b"\x80\x04trunc")
+    with pytest.warns(UserWarning, match="answer.joblib could not be read"):
+        value, resumed = store.get_or_compute("answer", lambda: {"value": 43})
+    assert (value, resumed) == ({"value": 43}, False)
+    assert store.load("answer") == {"value": 43}

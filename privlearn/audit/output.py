@@ -22,6 +22,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -212,6 +213,8 @@ class Checkpoints:
         if self.has(name):
             try:
                 return self.load(name), True
-            except Exception:  # a torn or incompatible file: recompute it
-                pass
+            except Exception as exc:  # a torn or incompatible file: recompute it, and say so
+                warnings.warn(f"checkpoint {self.path(name)} could not be read "
+                              f"({type(exc).__name__}: {str(exc)[:120]}); recomputing it",
+                              UserWarning, stacklevel=2)
         return self.save(name, compute()), False
