@@ -17,7 +17,10 @@ What stays per model
   ``classes_``), so the starting point is exactly the one a solo fit has;
 - batches: each model walks through its own shuffled stream of its own subset
   (its own ``numpy`` generator seeded by its ``random_state``);
-- augmentations (SimCLR): drawn from the model's own ``torch.Generator``;
+- augmentations (SimCLR): every image of every model's batch gets its own random
+  crop, colour and blur, drawn in one batched call over all N models' batches (one
+  call instead of N: on a GPU each call is a handful of small kernel launches) from
+  one ``torch.Generator`` seeded by the models' seeds;
 - BatchNorm: the running statistics are stacked buffers updated in place under
   ``vmap``, so each model's statistics come from its own batches;
 - optimizer state: one optimizer over the stacked parameters; Adam, AdamW,
@@ -311,8 +314,11 @@ def fit_ensemble(estimators, datasets, *, fallback=False):
                         randomness="different")
 
     streams = [_Stream(n, s) for n, s in zip(sizes, seeds)]
-    generators = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
-    augments = [getattr(est, "augment_", None) for est in estimators]
+    # One augmentation module for all: _check made every model's ``augment`` and
+    # ``augment__*`` equal, and the module holds no state of its own.
+    augment = getattr(first, "augment_", None)
+    generator = torch.Generator(device=device).manual_seed(
+        int(np.random.SeedSequence(seeds).generate_state(1)[0]))
     for est in estimators:
         est.history.clear()
 
@@ -324,12 +330,15 @@ def fit_ensemble(estimators, datasets, *, fallback=False):
             picks = [torch.as_tensor(s.take(batch)) for s in streams]
             xs = [x[i] for (x, _), i in zip(tensors, picks)]
             if recipe == "simclr":
-                xs = [aug(torch.cat([x, x]), generator=g)
-                      for aug, x, g in zip(augments, xs, generators)]
+                # (N, 2B, C, H, W): each model's two views of its own batch.
+                doubled = torch.cat([torch.cat([x, x]) for x in xs])
+                xs = augment(doubled, generator=generator).view(len(xs), -1,
+                                                                *doubled.shape[1:])
                 yb = None
             else:
                 yb = torch.stack([y[i] for (_, y), i in zip(tensors, picks)])
-            losses = batched_loss(params, buffers, torch.stack(xs), yb)
+            losses = batched_loss(params, buffers,
+                                  xs if torch.is_tensor(xs) else torch.stack(xs), yb)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
