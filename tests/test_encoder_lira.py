@@ -182,14 +182,24 @@ def test_new_attacks_against_encodermi_on_a_memorising_encoder():
     got, chance = scores(target), scores(null)
     assert got["lira"][0] > got["encodermi"][0], got
     assert got["lira"][1] > got["encodermi"][1], got
-    assert got["partcrop"][0] > 0.58, got          # above chance, see test below
     for name, (auc, _) in chance.items():
         assert abs(auc - 0.5) <= 0.1, (name, chance)
+    # PartCrop is above chance, but one seed's AUC (32 members: standard error ~0.05)
+    # moves by more than that across CPUs (0.64 on an AVX2 machine, 0.56 on AVX-512):
+    # the mean over three memorising encoders must clear chance by two of its standard
+    # errors (0.5 + 2 * 0.05 / sqrt(3) = 0.56).
+    partcrop = [got["partcrop"][0]] + [
+        roc_auc_score(y, cross_val_predict(PartCrop(recipe(seed).fit(members),
+                                                    random_state=0),
+                                           X, y, cv=cv, method="decision_function"))
+        for seed in (1, 2)]
+    assert np.mean(partcrop) > 0.56, partcrop
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="PartCrop does not beat EncoderMI on 8x8 digits yet "
-                          "(measured AUC 0.64 vs 0.66; parts of an 8x8 image are "
+                          "(3-seed mean AUC 0.66 vs 0.66 on an AVX2 machine, 0.61 vs 0.61 on "
+                          "AVX-512; parts of an 8x8 image are "
                           "a few pixels). Tried on 3 seeds: crop scales (0.08,0.2), "
                           "(0.2,0.5), (0.4,1), centring, part-to-part and "
                           "retrieval (softmax over other images) responses, norm-ratio "

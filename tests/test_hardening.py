@@ -22,6 +22,7 @@ import gzip
 import pickle
 import re
 import shutil
+import threading
 import warnings
 import weakref
 from types import SimpleNamespace
@@ -322,7 +323,10 @@ def test_model_state_follows_the_fitted_state_not_the_object(ctx):
     assert model_state(model) == first
     model.fit(ctx.X[100:200], ctx.y[100:200])
     assert model_state(model) != first
-    assert model_state(lambda x: x) is None           # unpicklable: nothing cached
+    assert model_state(threading.Lock()) is None      # unpicklable: nothing cached
+    # A lambda is digested by its code and closure (users' FunctionTransformers hold them).
+    assert model_state(lambda x: x) == model_state(lambda x: x)
+    assert model_state(lambda x: x) != model_state(lambda x: x + 1)
 
 
 def test_skorch_model_state_ignores_the_eval_flag_of_predict(digits):
