@@ -407,3 +407,24 @@ def test_a_truncated_checkpoint_is_recomputed_and_said(tmp_path):
         value, resumed = store.get_or_compute("answer", lambda: {"value": 43})
     assert (value, resumed) == ({"value": 43}, False)
     assert store.load("answer") == {"value": 43}
+
+
+# --- compare_defenses / plot_defenses ----------------------------------------------------
+
+
+def test_compare_defenses_names_the_defense_and_the_task_problem(digit_images):
+    """Foreign tracebacks: a defense that cannot take images failed inside sklearn
+    without saying which defense; one-class task labels failed inside the linear probe;
+    plot_defenses(3) raised "argument of type 'int' is not iterable"."""
+    from sklearn.linear_model import LogisticRegression
+
+    from privlearn.defenses import compare_defenses, plot_defenses
+
+    X, y = digit_images
+    s = y % 2
+    with pytest.raises(ValueError, match="defense LogisticRegression could not be fitted"):
+        compare_defenses({"probe": LogisticRegression()}, X, y, s)
+    with pytest.raises(ValueError, match="`y`.*two classes"):
+        compare_defenses({"simclr": pl.SimCLR(max_epochs=1)}, X, np.zeros(len(y), int), s)
+    with pytest.raises(TypeError, match="plot_defenses: `result`"):
+        plot_defenses(3)

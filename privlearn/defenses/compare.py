@@ -183,6 +183,10 @@ def compare_defenses(defenses, X, y, sensitive_features, *, reference=None,
     if y.ndim != 1 or len(y) != len(s):
         raise ValueError(f"compare_defenses: `y` must be 1-D with {len(s)} labels (one "
                          f"per sample), got shape {y.shape}.")
+    if len(np.unique(y)) < 2:
+        raise ValueError("compare_defenses: `y` (the task labels) must hold at least two "
+                         f"classes, got only {np.unique(y).tolist()}: utility and the "
+                         "membership attacks need a task.")
     models = {name: _defended_model(name, estimator) for name, estimator in defenses.items()}
 
     members, held_out = train_test_split(np.arange(len(y)), test_size=test_size,
@@ -274,7 +278,14 @@ def evaluate_defense(model, members, held_out, *, attack_model=None,
     if not fitted:
         start = time.perf_counter()
         with config_context(enable_metadata_routing=False):   # plain fit parameters
-            model.fit(X_in, y_in, **_sensitive_fit_params(model, s_in))
+            try:
+                model.fit(X_in, y_in, **_sensitive_fit_params(model, s_in))
+            except (TypeError, ValueError) as exc:
+                # The defense's own estimator refused the data: say which defense.
+                raise (TypeError if isinstance(exc, TypeError) else ValueError)(
+                    f"defense {_name_of(model)} could not be fitted on the members "
+                    f"({type(X_in).__name__} of shape {getattr(X_in, 'shape', '?')}): "
+                    f"{exc}") from exc
         seconds = time.perf_counter() - start
     row = {"utility": model.score(X_out, y_out), "fit_seconds": seconds}
     attacker = AttributeInference(model, attack_model=attack_model, random_state=random_state)
@@ -423,6 +434,9 @@ def plot_defenses(result, axes=None):
     """
     import matplotlib.pyplot as plt
 
+    if not hasattr(result, "__contains__") or isinstance(result, (str, bytes)):
+        raise TypeError("plot_defenses: `result` must be the result of compare_defenses "
+                        f"(a Bunch), got {type(result).__name__}.")
     for key in ("defense", "utility", "attack_accuracy", "attack_baseline",
                 "membership_auc"):
         if key not in result:
@@ -451,3 +465,11 @@ def plot_defenses(result, axes=None):
                           frameon=False)
     axes[0].figure.subplots_adjust(bottom=0.12 + 0.035 * ((len(names) + 2) // 3))
     return axes
+
+
+def _name_of(model):
+    """A short name for an error message: the class, or a Pipeline's steps."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return "Pipeline(" + " → ".join(type(step).__name__ for _, step in steps) + ")"
+    return type(model).__name__
