@@ -83,6 +83,23 @@ def is_real(value):
             and math.isfinite(float(value)))
 
 
+def check_flag(name, value):
+    """A boolean parameter is a bool (``"yes"`` or None would pass a truth test).
+
+    Examples
+    --------
+    >>> from privlearn._checks import check_flag
+    >>> check_flag("online", True)
+    >>> try:
+    ...     check_flag("online", "yes")
+    ... except TypeError as exc:
+    ...     print(exc)
+    `online` must be True or False, got 'yes'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+
+
 def check_sensitive_attribute(X, attribute, *, owner, argument="sensitive_features",
                               require_both=True, hint=""):
     """The sensitive attribute as a 1-D array of class labels, or a clear error.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["check_shadow_transformer", "check_attack_model", "check_augment",
-           "check_augment_output", "check_image_batch", "check_flag"]
+           "check_augment_output", "check_image_batch"]
 
 
 def check_shadow_transformer(shadow):
@@ -32,11 +32,6 @@ def check_attack_model(model):
         raise TypeError("`attack_model` must be a classifier with fit() and predict_proba() "
                         f"or decision_function(), got {type(model).__name__}")
 
-
-def check_flag(name, value):
-    """A boolean parameter is a bool (``"yes"`` or None would pass a truth test)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}")
 
 
 def check_image_batch(images, *, needs_images=True, why="for the default SimCLR "

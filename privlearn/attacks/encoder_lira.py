@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._checks import check_flag
 from .._target import check_target_unchanged, remember_target
 from ._base import check_membership
 from ._encoder_checks import check_augment, check_augment_output, check_image_batch
@@ -186,8 +187,7 @@ class EncoderLiRA(ClassifierMixin, BaseEstimator):
             raise ValueError(f"`n_views` must be a positive integer (pairs of views), got {v!r}")
         if self.variance not in VARIANCES:
             raise ValueError(f"`variance` must be one of {VARIANCES}, got {self.variance!r}")
-        if not isinstance(self.online, (bool, np.bool_)):
-            raise TypeError(f"`online` must be a bool, got {type(self.online).__name__}")
+        check_flag("online", self.online)
         check_augment(self.augment)
         ref = self.reference
         if ref is not None:

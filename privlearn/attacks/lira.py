@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
+from .._checks import check_flag
 from ._reference import ReferenceAttack, PROBA_FLOOR
 
 __all__ = ["LiRA", "logit_confidence"]
@@ -130,8 +131,7 @@ class LiRA(ReferenceAttack):
         if self.variance not in VARIANCES:
             raise ValueError(f"`variance` must be one of {', '.join(map(repr, VARIANCES))}; "
                              f"got {self.variance!r}")
-        if not isinstance(self.online, (bool, np.bool_)):
-            raise TypeError(f"`online` must be True or False, got {self.online!r}")
+        check_flag("online", self.online)
 
     # --- the Gaussians ---------------------------------------------------------
     def _reference_phi(self, X):

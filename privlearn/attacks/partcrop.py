@@ -32,10 +32,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._checks import check_flag
 from .._target import (KeepsTargetOnClone, check_target, check_target_unchanged,
                        remember_target)
 from ._base import check_membership
-from ._encoder_checks import (check_attack_model, check_flag, check_image_batch,
+from ._encoder_checks import (check_attack_model, check_image_batch,
                               check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from .._checks import check_flag
 from .._target import remember_target
 from ._base import check_finite_inputs, check_labels_in_classes, check_records
 from ._reference import PROBA_FLOOR, ReferenceAttack
@@ -101,8 +102,7 @@ class RMIA(ReferenceAttack):
         self.verbose = verbose
 
     def _check_params(self, target, X):
-        if not isinstance(self.online, (bool, np.bool_)):
-            raise TypeError(f"`online` must be True or False, got {self.online!r}")
+        check_flag("online", self.online)
         a = self.offline_a
         if not isinstance(a, numbers.Real) or isinstance(a, bool) or not 0 <= a <= 1:
             raise ValueError(f"`offline_a` must be a number in [0, 1], got {a!r}")
