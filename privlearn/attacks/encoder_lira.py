@@ -35,10 +35,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import check_flag
 from .._target import check_target_unchanged, remember_target
 from ._base import check_membership
-from ._encoder_checks import check_augment, check_augment_output, check_image_batch
+from ._encoder_checks import check_augment, check_image_batch
 from ._reference import ReferenceModels, _as_records
 from .attribute import _embed, _embedder
-from .encoder_membership import _images_of
+from .encoder_membership import _augmented_views, _images_of
 
 __all__ = ["EncoderLiRA", "alignment"]
 
@@ -56,21 +56,7 @@ def _views(images, n_views, augment, seed):
     import torch
 
     generator = torch.Generator().manual_seed(int(seed))
-    x = torch.as_tensor(np.ascontiguousarray(images))
-    scale = 255.0 if images.dtype.kind in "iu" else 1.0
-    x = x.to(torch.float32) / scale
-    if images.ndim == 3:
-        x = x[:, None]
-    with torch.no_grad():
-        batch = x.repeat_interleave(2 * n_views, dim=0)
-        views = augment(batch, generator=generator)
-    check_augment_output(views, batch)
-    views = np.asarray(views)
-    if images.ndim == 3:
-        views = views[:, 0]
-    if scale != 1.0:
-        return np.clip(np.rint(views * scale), 0, 255).astype(images.dtype)
-    return views.astype(images.dtype, copy=False)
+    return _augmented_views(images, 2 * n_views, augment, generator)
 
 
 def alignment(embeddings, n_views, center=None):

@@ -68,6 +68,42 @@ def _images_of(X, argument="X"):
     return images
 
 
+def _to_tensor(images):
+    """Images as a float32 tensor ``(N, C, H, W)`` in [0, 1], and the scale they came in
+    (255 for integer images)."""
+    import torch
+
+    x = torch.as_tensor(np.ascontiguousarray(images)).to(torch.float32)
+    scale = 255.0 if images.dtype.kind in "iu" else 1.0
+    x = x / scale
+    return (x[:, None] if images.ndim == 3 else x), scale
+
+
+def _from_tensor(x, like, scale):
+    """A float batch back in the layout, scale and dtype of the images ``like``: the
+    encoder is handed its own input type."""
+    out = np.asarray(x)
+    if like.ndim == 3:
+        out = out[:, 0]
+    if scale != 1.0:
+        return np.clip(np.rint(out * scale), 0, 255).astype(like.dtype)
+    return out.astype(like.dtype, copy=False)
+
+
+def _augmented_views(images, copies, augment, generator):
+    """``copies`` augmented copies of every image, ``(n * copies, ...)`` like ``images``
+    (image ``i``'s copies are rows ``i * copies`` to ``(i + 1) * copies - 1``), from one
+    batched ``augment(x, generator=generator)`` call, checked for shape and finiteness."""
+    import torch
+
+    x, scale = _to_tensor(images)
+    with torch.no_grad():
+        batch = x.repeat_interleave(copies, dim=0)
+        views = augment(batch, generator=generator)
+    check_augment_output(views, batch)
+    return _from_tensor(views, images, scale)
+
+
 class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
     """Membership inference against an image encoder (EncoderMI).
 
@@ -180,22 +216,7 @@ class EncoderMembershipInference(KeepsTargetOnClone, ClassifierMixin, BaseEstima
         out = []
         for start in range(0, len(images), _CHUNK_IMAGES):
             chunk = images[start:start + _CHUNK_IMAGES]
-            x = torch.as_tensor(np.ascontiguousarray(chunk))
-            scale = 255.0 if chunk.dtype.kind in "iu" else 1.0
-            x = x.to(torch.float32) / scale
-            if chunk.ndim == 3:
-                x = x[:, None]
-            with torch.no_grad():
-                batch = x.repeat_interleave(v, dim=0)
-                views = augment(batch, generator=generator)
-            check_augment_output(views, batch)
-            views = np.asarray(views)
-            if chunk.ndim == 3:
-                views = views[:, 0]
-            if scale != 1.0:                      # hand the encoder its own input type
-                views = np.clip(np.rint(views * scale), 0, 255).astype(chunk.dtype)
-            else:
-                views = views.astype(chunk.dtype, copy=False)
+            views = _augmented_views(chunk, v, augment, generator)
             embeddings = _embed(encoder, views).astype(np.float64, copy=False)
             out.append(embeddings.reshape(len(chunk), v, -1))
         return np.concatenate(out)

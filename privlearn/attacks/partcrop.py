@@ -40,7 +40,7 @@ from ._encoder_checks import (check_attack_model, check_image_batch,
                               check_shadow_transformer)
 from ._reference import _seeded
 from .attribute import _embed
-from .encoder_membership import _images_of
+from .encoder_membership import _from_tensor, _images_of, _to_tensor
 
 __all__ = ["PartCrop"]
 
@@ -50,24 +50,6 @@ _QUANTILES = np.linspace(0.0, 1.0, 9)
 _RESPONSES = ("embedding", "feature_map", "auto")
 # Images cropped per call to the encoder (times n_parts parts each).
 _CHUNK_IMAGES = 64
-
-
-def _to_tensor(images):
-    import torch
-
-    x = torch.as_tensor(np.ascontiguousarray(images)).to(torch.float32)
-    scale = 255.0 if images.dtype.kind in "iu" else 1.0
-    x = x / scale
-    return (x[:, None] if images.ndim == 3 else x), scale
-
-
-def _from_tensor(x, like, scale):
-    out = x.numpy()
-    if like.ndim == 3:
-        out = out[:, 0]
-    if scale != 1.0:                       # hand the encoder its own input type
-        return np.clip(np.rint(out * scale), 0, 255).astype(like.dtype)
-    return out.astype(like.dtype, copy=False)
 
 
 def part_boxes(n_images, n_parts, height, width, crop_scale, generator):
