@@ -209,6 +209,16 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         check_image_batch(images, why="(PartCrop crops parts of them)", hint="")
 
     # --- responses --------------------------------------------------------------
+    def _response_source(self, which, *encoders):
+        """``"feature_map"`` or ``"embedding"``: what ``response`` means for these
+        encoders (the map only if every one of them offers ``feature_map``)."""
+        offers = all(callable(getattr(e, "feature_map", None)) for e in encoders)
+        if self.response == "feature_map" and not offers:
+            raise ValueError(f"response='feature_map' but {which} has no feature_map(X) "
+                             "method; use response='embedding'")
+        return ("feature_map" if self.response == "feature_map"
+                or (self.response == "auto" and offers) else "embedding")
+
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
@@ -221,9 +231,7 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         m = int(self.n_parts)
         source = getattr(self, "feature_source_", None)   # fixed by fit
         if source is None:                                # responses() before fit
-            source = ("feature_map" if self.response == "feature_map" or (
-                self.response == "auto" and callable(getattr(encoder, "feature_map", None)))
-                else "embedding")
+            source = self._response_source("the encoder", encoder)
         use_map = source == "feature_map"
         full, parts, maps = [], [], []
         for start in range(0, len(images), _CHUNK_IMAGES):
@@ -300,15 +308,9 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             encoder = self.shadow_
         # One source for fitting and prediction: the attack model learns from the
         # features it will be given.
-        offers = all(callable(getattr(e, "feature_map", None)) for e in {id(target): target,
-                                                                        id(encoder): encoder}
-                     .values())
-        if self.response == "feature_map" and not offers:
-            raise ValueError("response='feature_map' but the target"
-                             + ("" if self.shadow is None else " or the shadow encoder")
-                             + " has no feature_map(X) method; use response='embedding'")
-        self.feature_source_ = ("feature_map" if self.response == "feature_map"
-                                or (self.response == "auto" and offers) else "embedding")
+        self.feature_source_ = self._response_source(
+            "the target" + ("" if self.shadow is None else " or the shadow encoder"),
+            target, encoder)
         raw = self._raw(encoder, images)
         center = raw[0].mean(axis=0) if self.center else None
         features = self._features(self._responses(raw, center))
