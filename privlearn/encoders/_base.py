@@ -494,13 +494,18 @@ class _ImageEstimatorMixin:
         -------
         H : ndarray of shape (n_samples, n_features_out)
         """
+        return self._over_batches(X, self._encode_batch)
+
+    def _over_batches(self, X, encode):
+        """``encode(raw batch)`` over ``X`` in eval mode, without gradients, as one
+        NumPy array (CPU)."""
         outputs = []
         # Every DataLoader iteration draws a seed from the global generator.
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             dataset = self._inference_dataset(X)
             self._set_training(False)
             for Xi, _ in self.get_iterator(dataset, training=False):
-                outputs.append(self._encode_batch(Xi).cpu())
+                outputs.append(encode(Xi).cpu())
         return torch.cat(outputs).numpy()
 
     def feature_map(self, X):
@@ -522,15 +527,11 @@ class _ImageEstimatorMixin:
         if self.input_spec_.kind == "features":
             raise ValueError(f"{self._owner()}: feature_map needs image inputs; this model "
                              "was fitted on flat features (no spatial map).")
-        outputs = []
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            dataset = self._inference_dataset(X)
-            self._set_training(False)
-            network = self._network()
-            for Xi, _ in self.get_iterator(dataset, training=False):
-                with self._autocast():
-                    outputs.append(_float32(network.encode_map(self.prepare_batch(Xi))).cpu())
-        return torch.cat(outputs).numpy()
+
+        def encode_map(Xi):
+            with self._autocast():
+                return _float32(self._network().encode_map(self.prepare_batch(Xi)))
+        return self._over_batches(X, encode_map)
 
     def _encode_batch(self, Xi):
         """h = f(x) of one batch of raw inputs, in float32."""
