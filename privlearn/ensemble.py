@@ -328,17 +328,16 @@ def fit_ensemble(estimators, datasets, *, fallback=False):
         epoch_losses = []
         for _ in range(steps):
             picks = [torch.as_tensor(s.take(batch)) for s in streams]
-            xs = [x[i] for (x, _), i in zip(tensors, picks)]
+            xb = torch.stack([x[i] for (x, _), i in zip(tensors, picks)])   # (N, B, ...)
             if recipe == "simclr":
-                # (N, 2B, C, H, W): each model's two views of its own batch.
-                doubled = torch.cat([torch.cat([x, x]) for x in xs])
-                xs = augment(doubled, generator=generator).view(len(xs), -1,
-                                                                *doubled.shape[1:])
+                # (N, 2B, C, H, W): each model's two views of its own batch, from one
+                # augmentation call over all N doubled batches.
+                doubled = torch.cat([xb, xb], dim=1)
+                xb = augment(doubled.flatten(0, 1), generator=generator).view(doubled.shape)
                 yb = None
             else:
                 yb = torch.stack([y[i] for (_, y), i in zip(tensors, picks)])
-            losses = batched_loss(params, buffers,
-                                  xs if torch.is_tensor(xs) else torch.stack(xs), yb)
+            losses = batched_loss(params, buffers, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
