@@ -311,6 +311,11 @@ class Talos(SelfSupervisedEncoder):
         lr = self.get_params_for("adversary").get("lr", self.lr)
         if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0:
             raise ValueError(f"Talos: `adversary__lr` must be a positive number, got {lr!r}.")
+        if isinstance(self.adversary, nn.Module):
+            raise TypeError("Talos: `adversary` must be an nn.Module class (Talos builds each "
+                            "adversary with in_features= and n_classes=), got an instance of "
+                            f"{type(self.adversary).__name__}; pass the class and its other "
+                            "arguments as adversary__*.")
 
     def _encode_sensitive(self, X, sensitive_features, *, refit):
         s = _check_sensitive_features(X, sensitive_features, owner="Talos")
@@ -347,11 +352,6 @@ class Talos(SelfSupervisedEncoder):
         # the ensemble's i-th adversary adds i to that seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,))) + 1 + index)
-            if isinstance(self.adversary, nn.Module):
-                raise TypeError("Talos: `adversary` must be an nn.Module class (Talos builds "
-                                "each adversary with in_features= and n_classes=), got an "
-                                f"instance of {type(self.adversary).__name__}; pass the "
-                                "class and its other arguments as adversary__*.")
             kwargs = self._adversary_kwargs()
             try:
                 adversary = self.adversary(**kwargs)
