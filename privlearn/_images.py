@@ -295,12 +295,13 @@ def _array_batches(array):
 
 
 def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_size=256,
-                expected=None, owner="estimator", argument="X"):
+                expected=None, owner="estimator", argument="X", any_size=False):
     """Check every value of checked inputs batch by batch.
 
     Raises ``ValueError`` on NaN or infinite values, float images outside
     ``[-RANGE_TOLERANCE, 1 + RANGE_TOLERANCE]``, Dataset images of the wrong
-    rank, or a shape other than ``expected`` (an :class:`InputSpec`).  With
+    rank, or a shape other than ``expected`` (an :class:`InputSpec`; with
+    ``any_size``, images need only its number of channels).  With
     ``statistics=True``, also returns the mean and standard deviation per
     channel (images) or per feature (flat features), on the [0, 1] scale;
     a zero standard deviation is replaced by 1.  With ``collect_labels=True``,
@@ -330,7 +331,9 @@ def scan_inputs(data, kind, *, statistics=False, collect_labels=False, batch_siz
                     f"(H×W×C = {c}×{h}×{w} with {w} channel(s)). If so, pass "
                     "X.transpose(0, 3, 1, 2) (arrays) or C×H×W items (Datasets).",
                     ChannelsLastWarning, stacklevel=3)
-            if expected is not None and spec != expected:
+            if expected is not None and spec != expected and not (
+                    any_size and spec.kind == expected.kind == "images"
+                    and spec.shape[0] == expected.shape[0]):
                 if spec.kind == expected.kind == "features":
                     # scikit-learn's wording for a feature-count mismatch.
                     raise ValueError(f"{owner}: {argument} has {spec.shape[-1]} features, "

@@ -124,7 +124,10 @@ def test_shadow_mode_trains_a_clone_on_members(images, encoder):
 
 @pytest.mark.parametrize("params, match", [
     ({"n_parts": 1}, "n_parts"), ({"crop_scale": (0.5, 0.1)}, "crop_scale"),
-    ({"crop_scale": "big"}, "crop_scale"), ({"crop_scale": (0.0, 0.2)}, "crop_scale")])
+    ({"crop_scale": "big"}, "crop_scale"), ({"crop_scale": (0.0, 0.2)}, "crop_scale"),
+    ({"part_size": 0.0}, "part_size"), ({"part_size": 1.5}, "part_size"),
+    ({"part_size": "half"}, "part_size"), ({"part_size": True}, "part_size"),
+    ({"part_size": 0.5}, "part_size.*feature_map")])
 def test_bad_parameters(images, encoder, params, match):
     y = np.r_[np.ones(15, int), np.zeros(15, int)]
     with pytest.raises(ValueError, match=match):
@@ -187,3 +190,68 @@ def test_response_source_is_chosen_once_for_fit_and_prediction(images, encoder):
                    random_state=0).fit(digits, y96)
     assert att.feature_source_ == "embedding"
     assert np.isfinite(att.decision_function(digits[:3])).all()
+
+
+@pytest.fixture(scope="module")
+def images16():
+    """Digits upsampled to 16×16: half-size parts are 8 pixels, the smallest that
+    ``part_size="auto"`` keeps at their own scale."""
+    digits = pl.datasets.load("digits").images[:64]
+    return digits.repeat(2, axis=2).repeat(2, axis=3)
+
+
+@pytest.fixture(scope="module")
+def simclr16(images16):
+    return pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(images16)
+
+
+def test_parts_at_their_own_scale_match_loop_reference(images16, simclr16):
+    """``part_size=0.5``: 8×8 crops of the 16×16 images, each embedded as the mean
+    of the encoder's map of that crop, against the whole image's embedding."""
+    att = PartCrop(simclr16, n_parts=5, part_size=0.5, random_state=0)
+    got = att.responses(simclr16, images16[:3])
+    gen = torch.Generator().manual_seed(att._seed())
+    crops = crop_parts(images16[:3], 5, att.crop_scale, gen, output_size=(8, 8))
+    assert crops.shape == (15, 1, 8, 8)
+    for i in range(3):
+        full = simclr16.transform(images16[i:i + 1])[0]
+        for j in range(5):
+            part = simclr16.feature_map(crops[i * 5 + j:i * 5 + j + 1])[0].mean(axis=(1, 2))
+            cos = part @ full / np.linalg.norm(part) / np.linalg.norm(full)
+            assert got[i, j] == pytest.approx(cos, abs=1e-5)
+    # The boxes do not depend on the output size: the same parts, resized.
+    again = crop_parts(images16[:3], 5, att.crop_scale,
+                       torch.Generator().manual_seed(att._seed()))
+    assert again.shape == (15, 1, 16, 16)
+
+
+def test_auto_part_size_keeps_parts_at_their_scale_only_where_it_can(
+        images16, simclr16, images, encoder):
+    y64 = np.r_[np.ones(32, int), np.zeros(32, int)]
+    att = PartCrop(simclr16, n_parts=4, random_state=0).fit(images16, y64)
+    assert att.part_size_ == 0.5
+    assert np.isfinite(att.decision_function(images16[:3])).all()
+    # An encoder with no spatial map (a PCA pipeline): parts at the image's size.
+    y = np.r_[np.ones(15, int), np.zeros(15, int)]
+    assert PartCrop(encoder, n_parts=4, random_state=0).fit(images, y).part_size_ == "image"
+    # 8×8 digits: half-size parts would be 4 pixels, below MIN_PART_SIDE.
+    digits = pl.datasets.load("digits").images[:64]
+    simclr8 = pl.SimCLR(max_epochs=1, batch_size=32, random_state=0).fit(digits)
+    assert PartCrop(simclr8, n_parts=4, random_state=0).fit(digits, y64).part_size_ == "image"
+    # Shadow mode: the map must be there on both encoders.
+    flat = make_pipeline(FunctionTransformer(_flatten), PCA(4))
+    att = PartCrop(simclr16, shadow=flat, n_parts=4, random_state=0).fit(images16, y64)
+    assert att.part_size_ == "image"
+    assert PartCrop(simclr16, n_parts=4, part_size="image", random_state=0).fit(
+        images16, y64).part_size_ == "image"
+
+
+def test_privlearn_feature_map_takes_images_of_any_size(simclr16, images16):
+    """The backbone is convolutional and inputs are standardised per channel, so
+    ``feature_map`` takes other heights and widths; ``transform`` stays strict."""
+    assert simclr16.feature_map(images16[:2, :, :8, :8]).shape == (2, 128, 2, 2)
+    assert simclr16.feature_map(images16[:2, :, :5, :7]).shape == (2, 128, 2, 2)
+    with pytest.raises(ValueError, match="shape"):
+        simclr16.transform(images16[:2, :, :8, :8])
+    with pytest.raises(ValueError, match="3×16×16"):
+        simclr16.feature_map(np.zeros((2, 3, 16, 16), np.float32))

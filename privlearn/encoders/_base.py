@@ -243,11 +243,13 @@ class _ImageEstimatorMixin:
                     torch.cuda.manual_seed(seed)
             yield
 
-    def _check_input(self, X, *, argument="X", fitting=False, collect_labels=False):
+    def _check_input(self, X, *, argument="X", fitting=False, collect_labels=False,
+                     any_size=False):
         """Check ``X`` in one batch-wise pass; return ``(data, scan)``.
 
         When fitting, the scan also computes the normalisation statistics; when
-        not, the inputs must have the shape the model was fitted on.
+        not, the inputs must have the shape the model was fitted on (with
+        ``any_size``, only its number of channels: images of any height and width).
         """
         data, kind = as_input(X, argument=argument, owner=self._owner())
         expected = None if fitting else self.input_spec_
@@ -256,7 +258,8 @@ class _ImageEstimatorMixin:
         with torch.random.fork_rng(devices=[]):
             scan = scan_inputs(data, kind, statistics=fitting, collect_labels=collect_labels,
                                batch_size=self.batch_size, expected=expected,
-                               owner=self._owner(), argument=argument)
+                               owner=self._owner(), argument=argument,
+                               any_size=any_size)
         return data, scan
 
     # --- device, mixed precision, memory format ------------------------------
@@ -477,9 +480,9 @@ class _ImageEstimatorMixin:
                              "channels (or features) must match.")
 
     # --- inference ----------------------------------------------------------
-    def _inference_dataset(self, X):
+    def _inference_dataset(self, X, any_size=False):
         self.check_is_fitted()
-        data, _ = self._check_input(X)
+        data, _ = self._check_input(X, any_size=any_size)
         return self.get_dataset(data)
 
     def transform(self, X):
@@ -496,13 +499,13 @@ class _ImageEstimatorMixin:
         """
         return self._over_batches(X, self._encode_batch)
 
-    def _over_batches(self, X, encode):
+    def _over_batches(self, X, encode, any_size=False):
         """``encode(raw batch)`` over ``X`` in eval mode, without gradients, as one
         NumPy array (CPU)."""
         outputs = []
         # Every DataLoader iteration draws a seed from the global generator.
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            dataset = self._inference_dataset(X)
+            dataset = self._inference_dataset(X, any_size=any_size)
             self._set_training(False)
             for Xi, _ in self.get_iterator(dataset, training=False):
                 outputs.append(encode(Xi).cpu())
@@ -512,12 +515,16 @@ class _ImageEstimatorMixin:
         """The backbone's spatial feature map of ``X``, before global pooling.
 
         ``transform(X)`` is this map's mean over its last two axes.  Used by
-        :class:`~privlearn.attacks.PartCrop` (part-to-position responses).
+        :class:`~privlearn.attacks.PartCrop` (parts at their own scale and
+        part-to-position responses).
 
         Parameters
         ----------
         X : array-like or torch Dataset
-            Inputs of the shape the model was fitted on (images, not flat features).
+            Images (not flat features) with the channels the model was fitted on,
+            of any height and width: every backbone is convolutional and the
+            inputs are standardised per channel, so e.g. half-size crops of the
+            training images get their own, smaller map.
 
         Returns
         -------
@@ -531,7 +538,7 @@ class _ImageEstimatorMixin:
         def encode_map(Xi):
             with self._autocast():
                 return _float32(self._network().encode_map(self.prepare_batch(Xi)))
-        return self._over_batches(X, encode_map)
+        return self._over_batches(X, encode_map, any_size=True)
 
     def _encode_batch(self, Xi):
         """h = f(x) of one batch of raw inputs, in float32."""
