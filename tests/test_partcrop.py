@@ -255,3 +255,27 @@ def test_privlearn_feature_map_takes_images_of_any_size(simclr16, images16):
         simclr16.transform(images16[:2, :, :8, :8])
     with pytest.raises(ValueError, match="3×16×16"):
         simclr16.feature_map(np.zeros((2, 3, 16, 16), np.float32))
+
+
+def test_part_size_on_a_module_of_one_input_size_is_refused_or_falls_back():
+    """A wrapped module with a fixed-size linear layer cannot embed half-size parts:
+    an explicit ``part_size`` is refused before any work, naming the argument;
+    ``"auto"`` falls back to image-size parts.  A convolutional one takes them."""
+    from privlearn.wrappers import TorchEncoder
+
+    X = np.random.default_rng(0).integers(0, 255, (20, 3, 16, 16), dtype=np.uint8)
+    y = np.r_[np.ones(10, int), np.zeros(10, int)]
+    torch.manual_seed(0)
+    fixed = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(),
+                                torch.nn.Conv2d(4, 8, 1),
+                                torch.nn.Unflatten(1, (8, 1)), torch.nn.Flatten(2),
+                                torch.nn.Linear(49, 49), torch.nn.Unflatten(2, (7, 7)))
+    assert TorchEncoder(fixed).feature_map(X[:2]).shape == (2, 8, 7, 7)
+    with pytest.raises(ValueError, match=r"part_size=0.5.*8×8 pixels.*part_size='image'"):
+        PartCrop(TorchEncoder(fixed), n_parts=4, part_size=0.5).fit(X, y)
+    assert PartCrop(TorchEncoder(fixed), n_parts=4, random_state=0).fit(
+        X, y).part_size_ == "image"
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU())
+    att = PartCrop(TorchEncoder(conv), n_parts=4, random_state=0).fit(X, y)
+    assert att.part_size_ == 0.5
+    assert np.isfinite(att.decision_function(X[:3])).all()

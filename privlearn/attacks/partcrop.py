@@ -260,21 +260,54 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         return ("feature_map" if self.response == "feature_map"
                 or (self.response == "auto" and offers) else "embedding")
 
+    @staticmethod
+    def _part_shape(images, size):
+        h, w = images.shape[-2:]
+        return max(1, round(h * size)), max(1, round(w * size))
+
+    def _map_of_part(self, encoder, images, size):
+        """The encoder's map of one part of ``size``: a probe, before any long work."""
+        import torch
+
+        part = crop_parts(images[:1], 1, (1.0, 1.0), torch.Generator().manual_seed(0),
+                          self._part_shape(images, size))
+        return encoder.feature_map(part)
+
     def _part_size(self, images, *encoders):
         """``"image"`` or the fraction of the image's side ``part_size`` means here."""
         if self.part_size == "image":
             return "image"
         if self.part_size != "auto":
-            if not all(callable(getattr(e, "feature_map", None)) for e in encoders):
-                raise ValueError(f"part_size={self.part_size!r} embeds parts with "
-                                 "encoder.feature_map, which this encoder does not have; "
-                                 "use part_size='image'")
-            return float(self.part_size)
+            size = float(self.part_size)
+            for e in encoders:
+                if not callable(getattr(e, "feature_map", None)):
+                    raise ValueError(f"part_size={self.part_size!r} embeds parts with "
+                                     "encoder.feature_map, which this encoder does not have; "
+                                     "use part_size='image'")
+                try:
+                    shape = np.shape(self._map_of_part(e, images, size))
+                except (RuntimeError, ValueError) as exc:
+                    raise ValueError(
+                        f"part_size={self.part_size!r}: the encoder's feature_map failed on "
+                        f"parts of {'×'.join(map(str, self._part_shape(images, size)))} "
+                        f"pixels ({exc}); it only takes images of another size: use "
+                        "part_size='image'") from exc
+                if len(shape) != 4:
+                    raise ValueError(f"part_size={self.part_size!r}: `feature_map` must "
+                                     f"return (n, C, h, w) arrays, got shape {shape}")
+            return size
         if min(images.shape[-2:]) * AUTO_PART_SIZE < MIN_PART_SIDE:
             return "image"
-        spatial = all(callable(getattr(e, "feature_map", None))
-                      and np.ndim(e.feature_map(images[:1])) == 4 for e in encoders)
-        return AUTO_PART_SIZE if spatial else "image"
+        for e in encoders:
+            if not (callable(getattr(e, "feature_map", None))
+                    and np.ndim(e.feature_map(images[:1])) == 4):
+                return "image"
+            try:   # "auto" keeps parts at their scale only where the encoder takes them
+                if np.ndim(self._map_of_part(e, images, AUTO_PART_SIZE)) != 4:
+                    return "image"
+            except (RuntimeError, ValueError):
+                return "image"
+        return AUTO_PART_SIZE
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -294,9 +327,7 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             size = self._part_size(images, encoder)
         use_map = source == "feature_map"
         own_scale = size != "image"
-        h, w = images.shape[-2:]
-        output_size = (None if not own_scale else
-                       (max(1, round(h * size)), max(1, round(w * size))))
+        output_size = self._part_shape(images, size) if own_scale else None
         full, parts, maps = [], [], []
         for start in range(0, len(images), _CHUNK_IMAGES):
             chunk = images[start:start + _CHUNK_IMAGES]
