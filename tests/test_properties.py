@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.decomposition import PCA
@@ -427,6 +427,10 @@ def test_bootstrap_interval_lies_within_the_sample_and_nests(values, confidence,
 @given(hnp.arrays(np.float64, st.integers(1, 20),
                   elements=st.floats(allow_nan=True, allow_infinity=True)),
        st.sampled_from(["auc", "ci", "tpr"]))
+# Found by hypothesis on a fresh machine: the mean of values near the float maximum
+# overflowed to inf inside the bootstrap (now summed on values scaled by a power of 2).
+@example(scores=np.full(8, 2.24711642e+307), which="ci")
+@example(scores=np.array([1.7e308, -1.7e308, 1.7e308]), which="ci")
 def test_stats_accept_finite_scores_and_name_the_others(scores, which):
     y = np.arange(len(scores)) % 2
     finite = np.isfinite(scores).all()
