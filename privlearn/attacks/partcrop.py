@@ -127,6 +127,15 @@ def crop_parts(images, n_parts, crop_scale, generator, output_size=None):
     return _from_tensor(parts.clamp(0.0, 1.0), images, scale)
 
 
+def _spatial_map(encoder, images):
+    """``encoder.feature_map(images)`` as float64, checked to be ``(n, C, h, w)``."""
+    out = np.asarray(encoder.feature_map(images), dtype=np.float64)
+    if out.ndim != 4:
+        raise ValueError("`target.feature_map` must return (n, C, h, w) arrays, "
+                         f"got shape {out.shape}")
+    return out
+
+
 class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
     """Membership inference against an image encoder from part responses (PartCrop).
 
@@ -265,49 +274,41 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         h, w = images.shape[-2:]
         return max(1, round(h * size)), max(1, round(w * size))
 
-    def _map_of_part(self, encoder, images, size):
-        """The encoder's map of one part of ``size``: a probe, before any long work."""
+    def _why_not_own_scale(self, encoder, images, size):
+        """None if ``encoder`` embeds parts of ``size`` at their own scale, else why not
+        (one part is embedded as a probe, before any long work)."""
         import torch
 
-        part = crop_parts(images[:1], 1, (1.0, 1.0), torch.Generator().manual_seed(0),
-                          self._part_shape(images, size))
-        return encoder.feature_map(part)
+        if not callable(getattr(encoder, "feature_map", None)):
+            return "the encoder has no feature_map(X) method to embed parts with"
+        shape = self._part_shape(images, size)
+        part = crop_parts(images[:1], 1, (1.0, 1.0), torch.Generator().manual_seed(0), shape)
+        try:
+            ndim = np.ndim(encoder.feature_map(part))
+        except (RuntimeError, ValueError) as exc:
+            return (f"the encoder's feature_map failed on parts of "
+                    f"{'×'.join(map(str, shape))} pixels ({exc}); it only takes images of "
+                    "another size")
+        if ndim != 4:
+            return f"`feature_map` must return (n, C, h, w) arrays, got {ndim} dimensions"
+        return None
 
     def _part_size(self, images, *encoders):
         """``"image"`` or the fraction of the image's side ``part_size`` means here."""
         if self.part_size == "image":
             return "image"
-        if self.part_size != "auto":
-            size = float(self.part_size)
-            for e in encoders:
-                if not callable(getattr(e, "feature_map", None)):
-                    raise ValueError(f"part_size={self.part_size!r} embeds parts with "
-                                     "encoder.feature_map, which this encoder does not have; "
-                                     "use part_size='image'")
-                try:
-                    shape = np.shape(self._map_of_part(e, images, size))
-                except (RuntimeError, ValueError) as exc:
-                    raise ValueError(
-                        f"part_size={self.part_size!r}: the encoder's feature_map failed on "
-                        f"parts of {'×'.join(map(str, self._part_shape(images, size)))} "
-                        f"pixels ({exc}); it only takes images of another size: use "
-                        "part_size='image'") from exc
-                if len(shape) != 4:
-                    raise ValueError(f"part_size={self.part_size!r}: `feature_map` must "
-                                     f"return (n, C, h, w) arrays, got shape {shape}")
-            return size
-        if min(images.shape[-2:]) * AUTO_PART_SIZE < MIN_PART_SIDE:
+        automatic = self.part_size == "auto"
+        size = AUTO_PART_SIZE if automatic else float(self.part_size)
+        if automatic and min(images.shape[-2:]) * size < MIN_PART_SIDE:
             return "image"
-        for e in encoders:
-            if not (callable(getattr(e, "feature_map", None))
-                    and np.ndim(e.feature_map(images[:1])) == 4):
+        for encoder in {id(e): e for e in encoders}.values():   # the target once
+            why = self._why_not_own_scale(encoder, images, size)
+            if why is None:
+                continue
+            if automatic:   # "auto" keeps parts at their scale only where it can
                 return "image"
-            try:   # "auto" keeps parts at their scale only where the encoder takes them
-                if np.ndim(self._map_of_part(e, images, AUTO_PART_SIZE)) != 4:
-                    return "image"
-            except (RuntimeError, ValueError):
-                return "image"
-        return AUTO_PART_SIZE
+            raise ValueError(f"part_size={self.part_size!r}: {why}; use part_size='image'")
+        return size
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -333,25 +334,30 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
             chunk = images[start:start + _CHUNK_IMAGES]
             crops = crop_parts(chunk, m, self.crop_scale, generator, output_size)
             if use_map or own_scale:
-                pmap = np.asarray(encoder.feature_map(crops), dtype=np.float64)
-                if pmap.ndim != 4:
-                    raise ValueError("`target.feature_map` must return (n, C, h, w) arrays, "
-                                     f"got shape {pmap.shape}")
-                parts.append(pmap.mean(axis=(2, 3)).reshape(len(chunk), m, -1))
+                parts.append(_spatial_map(encoder, crops).mean(axis=(2, 3))
+                             .reshape(len(chunk), m, -1))
             else:
                 parts.append(_embed(encoder, crops).astype(np.float64)
                              .reshape(len(chunk), m, -1))
             if use_map:
-                fmap = np.asarray(encoder.feature_map(chunk), dtype=np.float64)
-                if fmap.ndim != 4:
-                    raise ValueError("`target.feature_map` must return (n, C, h, w) arrays, "
-                                     f"got shape {fmap.shape}")
+                fmap = _spatial_map(encoder, chunk)
                 maps.append(fmap.reshape(len(chunk), fmap.shape[1], -1).transpose(0, 2, 1))
                 full.append(fmap.mean(axis=(2, 3)))
             else:
                 full.append(_embed(encoder, chunk).astype(np.float64))
         return (np.concatenate(full), np.concatenate(parts),
                 np.concatenate(maps) if use_map else None)
+
+    def _whole_images(self, encoder, images):
+        """The full-image vectors of :meth:`_raw` alone (no parts cropped), in its
+        chunks: the map's mean or the embedding, as ``feature_source_`` says."""
+        if self.feature_source_ == "feature_map":
+            vectors = [_spatial_map(encoder, images[start:start + _CHUNK_IMAGES])
+                       .mean(axis=(2, 3)) for start in range(0, len(images), _CHUNK_IMAGES)]
+        else:
+            vectors = [_embed(encoder, images[start:start + _CHUNK_IMAGES]).astype(np.float64)
+                       for start in range(0, len(images), _CHUNK_IMAGES)]
+        return np.concatenate(vectors)
 
     @staticmethod
     def _unit(v):
@@ -420,7 +426,7 @@ class PartCrop(KeepsTargetOnClone, ClassifierMixin, BaseEstimator):
         elif self.shadow_ is None:
             self.center_ = center
         else:
-            self.center_ = self._raw(target, images)[0].mean(axis=0)
+            self.center_ = self._whole_images(target, images).mean(axis=0)
         recipe = self.attack_model
         if recipe is None:
             recipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
