@@ -117,12 +117,13 @@ def percentile_ci(samples, confidence=0.95):
 
 
 def _mean_without_overflow(values):
-    """``np.mean`` over resamples of ``values``, computed on values scaled by a power
-    of two so that sums of values near the float maximum do not overflow to inf.
-    Scaling by a power of two is exact, so ordinary data give bit-identical means.
-    (NumPy's mean has no such option; hand-written for that reason.)"""
+    """``np.mean`` over resamples of ``values``; where a sum of ``len(values)`` of them
+    could overflow to inf, the mean of the values scaled by a power of two (exact),
+    scaled back.  (NumPy's mean has no such option; hand-written for that reason.)"""
     peak = float(np.max(np.abs(values)))
-    scale = 1.0 if peak == 0.0 else float(np.ldexp(1.0, int(np.frexp(peak)[1]) - 1))
+    if peak < np.finfo(np.float64).max / len(values):
+        return np.mean
+    scale = float(np.ldexp(1.0, int(np.frexp(peak)[1]) - 1))
 
     def mean(resamples, axis):
         return np.mean(resamples / scale, axis=axis) * scale

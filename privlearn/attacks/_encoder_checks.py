@@ -33,7 +33,6 @@ def check_attack_model(model):
                         f"or decision_function(), got {type(model).__name__}")
 
 
-
 def check_image_batch(images, *, needs_images=True, why="for the default SimCLR "
                       "augmentation", hint="  Pass `augment` for other inputs"):
     """Refuse non-image shapes (when ``needs_images``) and non-finite pixels.
